@@ -1,0 +1,30 @@
+# Two commands do all set-up on a fresh machine:
+#   make demo   the daemon on a generated demo video with a local broker, printing events
+#   make test   the test suite (what CI runs)
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+SUDO   := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+
+.PHONY: demo test mosquitto clean
+
+demo: $(VENV)/.installed mosquitto
+	$(BIN)/python -m edge.demo
+
+test: $(VENV)/.installed mosquitto
+	$(BIN)/python -m pytest
+
+# The venv holds the device package, the host-side model tools and the test tools.
+$(VENV)/.installed: setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[convert,test]'
+	touch $@
+
+# Debian's broker, for the demo and the integration tests (they start their own instance).
+mosquitto:
+	@command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || \
+		{ $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq mosquitto; }
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

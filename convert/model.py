@@ -1,0 +1,35 @@
+"""The expression CNN: a compact VGG-style network sized for int8 inference on edge CPUs."""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from convert.data import LABELS, SIDE
+
+# Channels per stage; each stage is two 3x3 conv-BN-ReLU layers and a 2x2 max-pool, so the
+# 48x48 input is read at full resolution once and every later stage costs about the same.
+DEFAULT_WIDTHS = (24, 48, 96, 192)
+
+
+def build_model(widths: tuple[int, ...] = DEFAULT_WIDTHS, dropout: float = 0.4) -> keras.Model:
+    """Build the classifier: raw 0..255 pixels (48, 48, 1) in, 7 softmax scores out.
+
+    Every op (conv, batch-norm folded into it, ReLU, max-pool, mean, dense, softmax) has an
+    int8 TFLite builtin, so full-integer quantization leaves no float op behind.
+    """
+    inputs = keras.Input((SIDE, SIDE, 1), name="pixels")
+    x = layers.Rescaling(1 / 127.5, offset=-1.0, name="normalize")(inputs)
+    for stage, width in enumerate(widths):
+        for conv in range(2):
+            x = layers.Conv2D(width, 3, padding="same", use_bias=False,
+                              name=f"stage{stage}_conv{conv}")(x)
+            x = layers.BatchNormalization(name=f"stage{stage}_bn{conv}")(x)
+            x = layers.ReLU(name=f"stage{stage}_relu{conv}")(x)
+        x = layers.MaxPooling2D(name=f"stage{stage}_pool")(x)
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    x = layers.Dropout(dropout, name="dropout")(x)
+    x = layers.Dense(len(LABELS), name="logits")(x)
+    # float32 softmax even under a mixed-precision policy, for a stable loss
+    outputs = layers.Softmax(dtype="float32", name="scores")(x)
+    return keras.Model(inputs, outputs, name="fer_edge_cnn")

@@ -1,0 +1,131 @@
+"""Quantize a trained Keras model to a full-integer int8 TFLite model, with accuracy gates.
+
+    python -m convert.quantize runs/main/model.keras --data ../shared/data/fer2013.npz \
+        --out models/fer_edge_int8.tflite
+
+The output takes uint8 [1, 48, 48, 1] raw pixels and returns 7 uint8 scores. The conversion
+fails (exit 1, nothing written) if any op is left in float, or if int8 accuracy on the gate
+split falls more than --max-drop points below the float model's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from convert.data import DataError, load  # noqa: E402
+from convert.evaluate import predict_keras, predict_tflite  # noqa: E402
+
+
+class QuantizationError(Exception):
+    """The int8 model is not acceptable: float ops left, or too much accuracy lost."""
+
+
+def representative_faces(data: str | Path, count: int, seed: int) -> np.ndarray:
+    """``count`` real training faces, drawn evenly from each class, to calibrate ranges."""
+    split = load(data, "Training")
+    rng = np.random.default_rng(seed)
+    per_class = max(count // 7, 1)
+    rows = np.concatenate([rng.permutation(np.flatnonzero(split.labels == c))[:per_class]
+                           for c in range(7)])
+    return split.images[rng.permutation(rows)]
+
+
+def convert(model_path: str | Path, faces: np.ndarray) -> bytes:
+    """Full-integer conversion: uint8 input and output, int8 builtins only."""
+    import keras
+    import tensorflow as tf
+
+    model = keras.models.load_model(model_path)
+
+    def calibration():
+        for face in faces:
+            yield [face[None, :, :, None].astype(np.float32)]
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = calibration
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.uint8
+    converter.inference_output_type = tf.uint8
+    return converter.convert()
+
+
+def float_ops(tflite_path: str | Path) -> list[str]:
+    """Names of ops that read or write a float tensor (empty for a full-integer model)."""
+    from edge.classifier import load_interpreter_class
+
+    interpreter = load_interpreter_class()(model_path=str(tflite_path))
+    interpreter.allocate_tensors()
+    dtypes = {t["index"]: t["dtype"] for t in interpreter.get_tensor_details()}
+    found = []
+    for op in interpreter._get_ops_details():  # noqa: SLF001 - the only op-level view LiteRT offers
+        tensors = [i for i in (*op["inputs"], *op["outputs"]) if i >= 0]
+        if any(np.issubdtype(dtypes[i], np.floating) for i in tensors):
+            found.append(op["op_name"])
+    return found
+
+
+def quantize(model_path: Path, data: str | Path, out: Path, gate_split: str = "PrivateTest",
+             max_drop: float = 1.0, calibration_faces: int = 1000, seed: int = 0) -> dict:
+    """Convert, check for float ops and the accuracy drop, then write ``out``."""
+    faces = representative_faces(data, calibration_faces, seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        candidate = Path(tmp) / out.name
+        candidate.write_bytes(convert(model_path, faces))
+        leftovers = float_ops(candidate)
+        if leftovers:
+            raise QuantizationError(f"the int8 model still has float ops: {', '.join(sorted(set(leftovers)))}; "
+                                    "replace those layers with ones that have int8 builtins")
+        split = load(data, gate_split)
+        float_acc = float(np.mean(predict_keras(model_path, split.images).argmax(1) == split.labels))
+        int8_acc = float(np.mean(predict_tflite(candidate, split.images).argmax(1) == split.labels))
+        drop = 100 * (float_acc - int8_acc)
+        if drop > max_drop:
+            raise QuantizationError(
+                f"int8 accuracy on {gate_split} is {100 * int8_acc:.2f}%, {drop:.2f} points below "
+                f"float ({100 * float_acc:.2f}%), more than the {max_drop} allowed; calibrate on "
+                "more faces (--calibration-faces) or train with quantization-aware training")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(candidate.read_bytes())
+    return {"out": str(out), "bytes": out.stat().st_size, "split": gate_split,
+            "float_accuracy": round(float_acc, 4), "int8_accuracy": round(int8_acc, 4)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: quantize and print the float and int8 accuracies."""
+    p = argparse.ArgumentParser(prog="python -m convert.quantize", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", type=Path, help="the trained float .keras model")
+    p.add_argument("--data", required=True, help="fer2013.npz, fer2013.csv or an image-folder root")
+    p.add_argument("--out", type=Path, default=Path("models/fer_edge_int8.tflite"))
+    p.add_argument("--gate-split", default="PrivateTest", help="split on which float and int8 are compared")
+    p.add_argument("--max-drop", type=float, default=1.0, help="largest accuracy loss allowed, in points")
+    p.add_argument("--calibration-faces", type=int, default=1000)
+    args = p.parse_args(argv)
+    if not args.model.is_file():
+        print(f"error: model {args.model} not found; train one with python -m convert.train", file=sys.stderr)
+        return 2
+    try:
+        result = quantize(args.model, args.data, args.out, args.gate_split, args.max_drop,
+                          args.calibration_faces)
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except QuantizationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {result['out']} ({result['bytes']} bytes): {result['split']} accuracy "
+          f"float {100 * result['float_accuracy']:.2f}%, int8 {100 * result['int8_accuracy']:.2f}%")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,222 @@
+"""Train the expression CNN on FER2013; resumable, with model selection on PublicTest only.
+
+    python -m convert.train --data ../shared/data/fer2013.npz --out runs/main
+    python -m convert.train --data ../shared/data/fer2013.npz --out runs/main --resume
+
+A run folder holds ``backup/`` (the state to resume from, written every epoch),
+``best.keras`` (highest PublicTest accuracy so far), ``history.csv``, and once the run ends
+``model.keras`` (the best weights in float32, ready for ``convert.quantize``),
+``training_curve.png`` and ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from convert.data import LABELS, DataError, Split, load  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+
+def class_weights(labels: np.ndarray) -> np.ndarray:
+    """Square-root inverse-frequency weights, mean 1 over the samples.
+
+    Disgust has 436 training faces against Happy's 7,215; full inverse weighting makes the
+    model over-predict the rare classes, while the square root lifts Disgust's recall and
+    costs little overall accuracy.
+    """
+    counts = np.bincount(labels, minlength=len(LABELS)).astype(np.float64)
+    weights = 1.0 / np.sqrt(np.maximum(counts, 1))
+    return (weights / (weights[labels].mean())).astype(np.float32)
+
+
+def targets(split: Split, soft: bool) -> np.ndarray:
+    """One-hot targets, or FER+ vote shares where ``soft`` (npz data only)."""
+    if soft:
+        if split.soft_labels is None:
+            raise DataError("--labels ferplus needs fer2013.npz, which carries the FER+ votes")
+        return split.soft_labels
+    return np.eye(len(LABELS), dtype=np.float32)[split.labels]
+
+
+def make_dataset(split: Split, y: np.ndarray, batch: int, seed: int, augment: bool,
+                 weights: np.ndarray | None = None):
+    """A tf.data pipeline of (pixels float32 0..255, targets[, sample weights])."""
+    import keras
+    import tensorflow as tf
+    from keras import layers
+
+    x = split.images[..., None].astype(np.float32)
+    tensors = (x, y) if weights is None else (x, y, weights[split.labels])
+    ds = tf.data.Dataset.from_tensor_slices(tensors)
+    if augment:
+        ds = ds.shuffle(len(split), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch)
+    if augment:
+        augmenter = keras.Sequential([
+            layers.RandomFlip("horizontal", seed=seed),
+            layers.RandomRotation(12 / 360, fill_mode="reflect", seed=seed + 1),
+            layers.RandomTranslation(0.1, 0.1, fill_mode="reflect", seed=seed + 2),
+            layers.RandomZoom(0.12, fill_mode="reflect", seed=seed + 3),
+            layers.RandomBrightness(0.25, value_range=(0, 255), seed=seed + 4),
+            layers.RandomContrast(0.3, value_range=(0, 255), seed=seed + 5),
+        ], name="augment")
+        ds = ds.map(lambda x, *rest: (augmenter(x, training=True), *rest),
+                    num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def best_so_far(history: Path) -> float | None:
+    """Highest val_accuracy in a run's history.csv, so a resumed run keeps its best model."""
+    if not history.exists():
+        return None
+    with history.open() as handle:
+        values = [float(row["val_accuracy"]) for row in csv.DictReader(handle)]
+    return max(values, default=None)
+
+
+def plot_history(history: Path, out: Path) -> None:
+    """Write the loss and accuracy curves of a run to a PNG."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with history.open() as handle:
+        rows = list(csv.DictReader(handle))
+    epochs = [int(r["epoch"]) + 1 for r in rows]
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    for key, label in (("loss", "train (augmented)"), ("val_loss", "PublicTest")):
+        ax_loss.plot(epochs, [float(r[key]) for r in rows], label=label)
+    for key, label in (("accuracy", "train (augmented)"), ("val_accuracy", "PublicTest")):
+        ax_acc.plot(epochs, [100 * float(r[key]) for r in rows], label=label)
+    ax_loss.set(xlabel="epoch", ylabel="loss", title="Loss")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy")
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def train(args: argparse.Namespace) -> dict:
+    """Run (or resume) one training run and return its summary."""
+    import keras
+    import tensorflow as tf
+
+    from convert.model import build_model
+
+    out = Path(args.out)
+    backup = out / "backup"
+    if backup.exists() and not args.resume:
+        raise SystemExit(f"error: {out} holds a run already; pass --resume to continue it "
+                         "or --out a new folder")
+    out.mkdir(parents=True, exist_ok=True)
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    keras.utils.set_random_seed(args.seed)
+    if args.bf16:
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+
+    train_split, val_split = load(args.data, "Training"), load(args.data, "PublicTest")
+    if args.limit:
+        rng = np.random.default_rng(args.seed)
+        train_split = train_split.subset(rng.permutation(len(train_split))[: args.limit])
+        val_split = val_split.subset(rng.permutation(len(val_split))[: max(args.limit // 4, 1)])
+    log.info("training on %d faces, selecting on %d PublicTest faces", len(train_split), len(val_split))
+
+    soft = args.labels == "ferplus"
+    weights = class_weights(train_split.labels) if args.class_weights else None
+    train_ds = make_dataset(train_split, targets(train_split, soft), args.batch_size, args.seed,
+                            augment=True, weights=weights)
+    val_ds = make_dataset(val_split, targets(val_split, False), 256, args.seed, augment=False)
+
+    steps = -(-len(train_split) // args.batch_size) * args.epochs
+    warmup = min(steps // 10, -(-len(train_split) // args.batch_size) * 3)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        0.0, steps - warmup, alpha=0.01, warmup_target=args.lr, warmup_steps=warmup)
+    model = build_model(widths=tuple(args.widths))
+    model.compile(
+        optimizer=keras.optimizers.AdamW(schedule, weight_decay=args.weight_decay),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=args.label_smoothing),
+        metrics=["accuracy"],
+    )
+    history = out / "history.csv"
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(backup), delete_checkpoint=False),
+        keras.callbacks.ModelCheckpoint(str(out / "best.keras"), monitor="val_accuracy",
+                                        mode="max", save_best_only=True,
+                                        initial_value_threshold=best_so_far(history)),
+        keras.callbacks.CSVLogger(str(history), append=True),
+        keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=args.patience),
+    ]
+    model.fit(train_ds, validation_data=val_ds, epochs=args.epochs, callbacks=callbacks,
+              verbose=2 if args.progress == "epoch" else 1)
+
+    # Ship float32 weights whatever the training precision, so conversion sees a plain model.
+    keras.mixed_precision.set_global_policy("float32")
+    best = keras.models.load_model(out / "best.keras")
+    final = build_model(widths=tuple(args.widths))
+    final.set_weights(best.get_weights())
+    final.save(out / "model.keras")
+    plot_history(history, out / "training_curve.png")
+    summary = {
+        "data": str(args.data), "labels": args.labels, "epochs_run": sum(1 for _ in history.open()) - 1,
+        "best_val_accuracy": best_so_far(history), "parameters": final.count_params(),
+        "settings": {k: v for k, v in vars(args).items() if k not in {"data", "out", "resume"}},
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options of the training run."""
+    p = argparse.ArgumentParser(prog="python -m convert.train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", required=True, help="fer2013.npz, fer2013.csv or an image-folder root")
+    p.add_argument("--out", required=True, help="run folder (checkpoints, history, model)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--epochs", type=int, default=60)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (cosine decay)")
+    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--label-smoothing", type=float, default=0.1)
+    p.add_argument("--labels", choices=("fer", "ferplus"), default="fer",
+                   help="fer: FER2013 labels; ferplus: FER+ vote shares as soft targets (npz only)")
+    p.add_argument("--no-class-weights", dest="class_weights", action="store_false",
+                   help="train without the square-root inverse-frequency class weights")
+    p.add_argument("--widths", type=int, nargs="+", default=[24, 48, 96, 192])
+    p.add_argument("--patience", type=int, default=15, help="early stopping on PublicTest accuracy")
+    p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--limit", type=int, default=0, help="use only this many training faces (smoke runs)")
+    p.add_argument("--threads", type=int, default=0, help="TensorFlow threads (0: all cores)")
+    p.add_argument("--bf16", action="store_true", help="mixed bfloat16 (faster on CPUs with AVX512-BF16)")
+    p.add_argument("--progress", choices=("epoch", "bar"), default="epoch")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: train, then print the summary as JSON."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    args = parse_args(argv)
+    try:
+        summary = train(args)
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

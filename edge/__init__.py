@@ -1,0 +1,1 @@
+"""fer-edge: the on-device daemon (camera, Haar, LiteRT, MQTT)."""

@@ -1,0 +1,147 @@
+"""Expression classification with a full-integer TFLite model through LiteRT.
+
+The model contract: one uint8 input of shape [1, 48, 48, 1] holding raw grayscale pixels
+(0..255, normalisation is inside the model) and one output of 7 quantized scores in the
+order of the ``labels.txt`` beside the model.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+DEFAULT_MODEL_NAME = "fer_edge_int8.tflite"
+INPUT_SHAPE = (1, 48, 48, 1)
+
+
+@dataclass(frozen=True)
+class Expression:
+    """A classified face: the top label, its probability and every label's probability."""
+
+    label: str
+    confidence: float
+    scores: dict[str, float]
+
+
+def default_model_path() -> Path:
+    """The shipped int8 model: installed as package data, or models/ in a source checkout."""
+    try:
+        installed = Path(str(resources.files("edge.models") / DEFAULT_MODEL_NAME))
+        if installed.exists():
+            return installed
+    except ModuleNotFoundError:
+        pass
+    return Path(__file__).resolve().parents[1] / "models" / DEFAULT_MODEL_NAME
+
+
+def load_interpreter_class() -> type:
+    """The TFLite Interpreter class: LiteRT, then tflite-runtime, then TensorFlow."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+        return Interpreter
+    except ImportError:
+        pass
+    try:
+        from tflite_runtime.interpreter import Interpreter
+        log.warning("using tflite-runtime; ai-edge-litert is faster: pip install ai-edge-litert")
+        return Interpreter
+    except ImportError:
+        pass
+    try:
+        from tensorflow.lite import Interpreter  # type: ignore[import-not-found]
+        return Interpreter
+    except ImportError:
+        raise ModelError("no TFLite interpreter is installed; install one with "
+                         "'pip install ai-edge-litert'") from None
+
+
+def read_labels(path: Path) -> tuple[str, ...]:
+    """Labels, one per line, blank lines ignored."""
+    try:
+        labels = tuple(line.strip() for line in path.read_text().splitlines() if line.strip())
+    except OSError as exc:
+        raise ModelError(f"cannot read labels file {path}: {exc.strerror}") from None
+    if not labels:
+        raise ModelError(f"labels file {path} is empty; it needs one label per line")
+    return labels
+
+
+def dequantize(values: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
+    """Quantized tensor values to float32 (identity for float tensors)."""
+    scale, zero_point = detail["quantization"]
+    if not scale:
+        return values.astype(np.float32)
+    # widen before subtracting so uint8/int8 arithmetic cannot wrap
+    return ((values.astype(np.int64) - zero_point) * scale).astype(np.float32)
+
+
+class TFLiteExpressionClassifier:
+    """Classifies 48x48 grayscale faces; the interpreter is built and allocated once."""
+
+    def __init__(self, model_path: str | Path | None = None, labels_path: str | Path | None = None,
+                 threads: int = 1):
+        self.model_path = Path(model_path) if model_path else default_model_path()
+        if not self.model_path.is_file():
+            raise ModelError(f"model file {self.model_path} not found; pass --model PATH to a "
+                             f"{INPUT_SHAPE} uint8 .tflite model, or reinstall fer-edge for the "
+                             "bundled one")
+        beside = self.model_path.with_name("labels.txt")
+        if labels_path:
+            self.labels = read_labels(Path(labels_path))
+        elif beside.is_file():
+            self.labels = read_labels(beside)
+        else:
+            self.labels = DEFAULT_LABELS
+        interpreter_class = load_interpreter_class()
+        try:
+            self._interpreter = interpreter_class(model_path=str(self.model_path), num_threads=threads)
+            self._interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise ModelError(f"{self.model_path} is not a valid TFLite model ({exc}); "
+                             "pass --model PATH to a .tflite file made by convert.quantize") from None
+        self._input, self._output = self._check_contract()
+
+    def _check_contract(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        inputs = self._interpreter.get_input_details()
+        outputs = self._interpreter.get_output_details()
+        found = ", ".join(f"{d['dtype'].__name__}{list(d['shape'])}" for d in inputs)
+        if len(inputs) != 1 or inputs[0]["dtype"] != np.uint8 or tuple(inputs[0]["shape"]) != INPUT_SHAPE:
+            raise ModelError(f"{self.model_path}: expected one uint8{list(INPUT_SHAPE)} input "
+                             f"(raw 48x48 grayscale pixels), found {found}; quantize the model "
+                             "with convert.quantize or pass --model PATH to one that was")
+        size = int(np.prod(outputs[0]["shape"])) if len(outputs) == 1 else -1
+        if size != len(self.labels):
+            raise ModelError(f"{self.model_path}: expected one output of {len(self.labels)} scores "
+                             f"(one per label: {', '.join(self.labels)}), found "
+                             f"{[list(d['shape']) for d in outputs]}; check the model and labels.txt")
+        return inputs[0], outputs[0]
+
+    def probabilities(self, face: np.ndarray) -> np.ndarray:
+        """Class probabilities (summing to 1) for one uint8 48x48 face crop."""
+        self._interpreter.set_tensor(self._input["index"], face.reshape(INPUT_SHAPE))
+        self._interpreter.invoke()
+        scores = dequantize(self._interpreter.get_tensor(self._output["index"]).ravel(), self._output)
+        scores = np.clip(scores, 0.0, None)
+        total = float(scores.sum())
+        # int8 rounding leaves the softmax a little off 1; the event contract promises exactly 1
+        return scores / total if total > 0 else np.full(len(scores), 1 / len(scores), np.float32)
+
+    def to_expression(self, probabilities: np.ndarray) -> Expression:
+        """Name the winning label of a probability vector."""
+        best = int(np.argmax(probabilities))
+        return Expression(self.labels[best], float(probabilities[best]),
+                          {label: float(p) for label, p in zip(self.labels, probabilities)})
+
+    def classify(self, face: np.ndarray) -> Expression:
+        """Classify one uint8 48x48 face crop."""
+        return self.to_expression(self.probabilities(face))

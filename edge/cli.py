@@ -1,0 +1,155 @@
+"""The ``fer-edge`` command: run the daemon, check a config, classify images."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from edge.errors import ConfigError, EdgeError
+
+log = logging.getLogger("edge")
+
+EX_CONFIG = 78
+
+
+def configure_logging(level: str) -> None:
+    """Log to stderr; without timestamps under systemd, whose journal adds its own."""
+    under_systemd = "JOURNAL_STREAM" in os.environ or "INVOCATION_ID" in os.environ
+    fmt = "%(levelname)s %(name)s: %(message)s" if under_systemd else \
+        "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    logging.basicConfig(level=level.upper(), format=fmt, stream=sys.stderr, force=True)
+
+
+def run_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """Flags of ``run`` as dotted config keys; unset flags are None and ignored."""
+    return {
+        "source.spec": args.source, "source.realtime": args.realtime,
+        "source.max_frames": args.max_frames, "model.path": args.model,
+        "mqtt.host": args.mqtt_host, "mqtt.port": args.mqtt_port,
+        "mqtt.device_id": args.device_id, "publish.mode": args.publish,
+        "log_level": args.log_level,
+    }
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the daemon until the source ends or a signal arrives."""
+    from edge.config import load_config
+    from edge.pipeline import build_pipeline
+
+    config = load_config(args.config, run_overrides(args))
+    configure_logging(config.log_level)
+    pipeline = build_pipeline(config)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    log.info("fer-edge %s: source %s, model %s, broker %s:%d, topics %s/%s/#",
+             config.device_id, config.source.spec, pipeline.classifier.model_path,
+             config.mqtt.host, config.mqtt.port, config.mqtt.prefix, config.device_id)
+    pipeline.grabber.start()
+    try:
+        pipeline.publisher.start()
+        pipeline.run(stop)
+    finally:
+        pipeline.grabber.stop()
+        pipeline.publisher.stop(timeout=1.5)
+    log.info("stopped after %d frames, %d events", pipeline.processed, pipeline.events_sent)
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    """Validate a config file; print OK or each error with its dotted key."""
+    from edge.config import load_config
+
+    load_config(args.file)
+    print(f"{args.file}: OK")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Detect and classify the faces in image files; print JSON, one object per image."""
+    import cv2
+
+    from edge.classifier import TFLiteExpressionClassifier
+    from edge.faces import HaarFaceDetector, HaarSettings, crop_face
+
+    classifier = TFLiteExpressionClassifier(args.model)
+    detector = HaarFaceDetector(HaarSettings())
+    status = 0
+    for path in args.images:
+        image = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
+        if image is None:
+            print(json.dumps({"image": path, "error": "not a readable image file"}))
+            status = 1
+            continue
+        faces = []
+        for face in detector.detect(image):
+            expression = classifier.classify(crop_face(image, face.box))
+            faces.append({"box": list(face.box), "emotion": expression.label,
+                          "confidence": round(expression.confidence, 4),
+                          "scores": {k: round(v, 4) for k, v in expression.scores.items()}})
+        print(json.dumps({"image": path, "faces": faces}))
+    return status
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(prog="fer-edge", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the daemon")
+    run.add_argument("--config", type=Path, help="TOML config file")
+    run.add_argument("--source", help="video file, camera index, /dev/videoN, picamera2, csi, "
+                                      "gst:PIPELINE or rtsp://...")
+    run.add_argument("--model", help="int8 .tflite model (default: the bundled one)")
+    run.add_argument("--mqtt-host")
+    run.add_argument("--mqtt-port", type=int)
+    run.add_argument("--device-id")
+    run.add_argument("--publish", choices=("every", "change"))
+    run.add_argument("--realtime", action=argparse.BooleanOptionalAction, default=None,
+                     help="pace video files at their frame rate (default) or run them flat out")
+    run.add_argument("--max-frames", type=int)
+    run.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
+    run.set_defaults(func=cmd_run)
+
+    check = sub.add_parser("check-config", help="validate a config file (exit 78 if invalid)")
+    check.add_argument("file", type=Path)
+    check.set_defaults(func=cmd_check_config)
+
+    predict = sub.add_parser("predict", help="classify the faces in image files, print JSON")
+    predict.add_argument("images", nargs="+")
+    predict.add_argument("--model", help="int8 .tflite model (default: the bundled one)")
+    predict.set_defaults(func=cmd_predict)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``fer-edge``; turns our errors into a message and an exit code."""
+    args = build_parser().parse_args(argv)
+    if not logging.getLogger().handlers:
+        configure_logging("info")
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"fer-edge: {exc}", file=sys.stderr)
+        return EX_CONFIG
+    except EdgeError as exc:
+        print(f"fer-edge: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,321 @@
+"""Frame sources: video files, V4L2 cameras, network streams, Jetson CSI (GStreamer), Pi cameras.
+
+Every source follows :class:`FrameSource`. ``read()`` returns a BGR ``HxWx3`` or grayscale
+``HxW`` uint8 image. It returns ``None`` only at the end of a file; a live source whose read
+fails raises :class:`SourceError` instead, so the capture thread can tell "camera lost, reopen
+it" from "clip over, stop".
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
+
+import cv2
+import numpy as np
+
+from edge.capture import Frame as Frame  # re-exported: the capture thread is part of this API
+from edge.capture import FrameGrabber as FrameGrabber
+from edge.errors import SourceError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_FILE_FPS = 30.0
+VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mjpg", ".mjpeg", ".ts"})
+STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://")
+SPEC_HELP = "use a video file path, file:PATH, a camera index or /dev/videoN, picamera2, csi, gst:PIPELINE or rtsp://..."
+REENCODE_HINT = "re-encode it to H.264 MP4, e.g. `ffmpeg -i IN -c:v libx264 -pix_fmt yuv420p out.mp4`"
+
+
+class FrameSource(Protocol):
+    """What the capture thread needs from a camera, stream or file."""
+
+    description: str
+    is_live: bool
+    fps: float | None  # frames per second where known (a file's once open)
+
+    def open(self) -> None: ...
+    def read(self) -> np.ndarray | None: ...
+    def close(self) -> None: ...
+
+
+def to_gray(frame: np.ndarray) -> np.ndarray:
+    """Return a grayscale HxW uint8 image from a grayscale (returned as is), BGR or BGRA frame."""
+    if frame.ndim == 2:
+        return frame
+    if frame.ndim == 3 and frame.shape[2] in (3, 4):
+        return cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY if frame.shape[2] == 3 else cv2.COLOR_BGRA2GRAY)
+    raise ValueError(f"expected a HxW or HxWx3 image, got shape {frame.shape}")
+
+
+def gstreamer_available() -> bool:
+    """Whether this OpenCV build has the GStreamer video backend (pip wheels do not)."""
+    match = re.search(r"^\s*GStreamer:\s*(\S+)", cv2.getBuildInformation(), re.MULTILINE)
+    return bool(match) and match.group(1).upper() != "NO"
+
+
+def csi_pipeline(sensor_id: int = 0, width: int = 640, height: int = 480, fps: int = 30) -> str:
+    """The GStreamer pipeline for a Jetson CSI camera that hands OpenCV GRAY8 frames."""
+    # nvarguscamerasrc only produces NV12 in NVMM memory; nvvidconv (the VIC engine) converts to
+    # GRAY8 in system memory, so the CPU gets the luma plane with no videoconvert step and no
+    # BGR->gray conversion later. appsink keeps one buffer and drops the rest: newest frame wins.
+    return (
+        f"nvarguscamerasrc sensor-id={sensor_id} ! "
+        f"video/x-raw(memory:NVMM),width={width},height={height},framerate={fps}/1,format=NV12 ! "
+        "nvvidconv ! video/x-raw,format=GRAY8 ! appsink drop=true max-buffers=1 sync=false"
+    )
+
+
+def redact(url: str) -> str:
+    """The URL with any password replaced by ***, for logs and messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class OpenCVSource:
+    """A cv2.VideoCapture behind the FrameSource interface; subclasses say how to create it."""
+
+    is_live = True
+
+    def __init__(self, description: str, remedy: str) -> None:
+        self.description = description
+        self.remedy = remedy  # the SourceError text when the capture does not open
+        self.fps: float | None = None  # what the source reports once open
+        self._cap: Any = None
+
+    def _capture(self) -> Any:
+        raise NotImplementedError
+
+    def open(self) -> None:
+        """Open the capture; raises SourceError naming the cause and the remedy."""
+        self.close()
+        cap = self._capture()
+        if not cap.isOpened():
+            cap.release()
+            raise SourceError(self.remedy)
+        reported = cap.get(cv2.CAP_PROP_FPS)
+        # Cameras and streams often report 0 or nonsense (90000) when they do not know.
+        self.fps = reported if math.isfinite(reported) and 0 < reported < 1000 else None
+        self._cap = cap
+
+    def read(self) -> np.ndarray | None:
+        """Next frame; SourceError when a live source fails (see the module docstring)."""
+        if self._cap is None:
+            raise SourceError(f"{self.description} is not open")
+        ok, frame = self._cap.read()
+        if not ok:
+            raise SourceError(f"{self.description} delivered no frame (unplugged, or the stream stalled)")
+        return frame
+
+    def close(self) -> None:
+        """Release the capture; safe to call twice."""
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+
+
+class VideoFileSource(OpenCVSource):
+    """A video file decoded by OpenCV; read() returns None at its end."""
+
+    is_live = False
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        name = f"video file {self.path}"
+        super().__init__(name, f"{name} is not a readable video (OpenCV cannot open it): {REENCODE_HINT}")
+        self._first: np.ndarray | None = None
+
+    def _capture(self) -> Any:
+        return cv2.VideoCapture(str(self.path))
+
+    def open(self) -> None:
+        """Open the file and decode its first frame, so an empty or corrupt file fails here."""
+        if not self.path.is_file():
+            what = "is a directory, not a file" if self.path.is_dir() else "not found"
+            raise SourceError(f"video file {self.path} {what}; check the path (relative to {Path.cwd()})")
+        super().open()
+        ok, self._first = self._cap.read()
+        if not ok:
+            self.close()
+            raise SourceError(f"video file {self.path} is not a readable video (no frame decoded): "
+                              f"{REENCODE_HINT}")
+        if self.fps is None:
+            log.warning("%s reports no frame rate; assuming %g fps", self.description, DEFAULT_FILE_FPS)
+            self.fps = DEFAULT_FILE_FPS
+
+    def read(self) -> np.ndarray | None:
+        """Next frame, or None at the end of the file."""
+        if self._cap is None:
+            raise SourceError(f"{self.description} is not open")
+        if self._first is not None:
+            frame, self._first = self._first, None
+            return frame
+        ok, frame = self._cap.read()
+        return frame if ok else None
+
+
+class OpenCVCameraSource(OpenCVSource):
+    """A USB/V4L2 camera by index or device path, asked for a size and frame rate."""
+
+    def __init__(self, device: int | str, *, width: int = 640, height: int = 480, fps: int = 30) -> None:
+        self.device, self.width, self.height, self.requested_fps = device, width, height, fps
+        linux = sys.platform.startswith("linux")
+        name = f"/dev/video{device}" if isinstance(device, int) and linux else device
+        super().__init__(f"camera {name}", f"camera {name} cannot be opened: check it is plugged in, that "
+                         "the user is in the 'video' group, and `v4l2-ctl --list-devices`")
+
+    def _capture(self) -> Any:
+        cap = cv2.VideoCapture(self.device, cv2.CAP_V4L2 if sys.platform.startswith("linux") else cv2.CAP_ANY)
+        if cap.isOpened():
+            cap.set(cv2.CAP_PROP_FRAME_WIDTH, self.width)
+            cap.set(cv2.CAP_PROP_FRAME_HEIGHT, self.height)
+            cap.set(cv2.CAP_PROP_FPS, self.requested_fps)
+            # One driver buffer: a frame waiting in a deep V4L2 queue is already stale.
+            cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
+            got = [cap.get(prop) for prop in (cv2.CAP_PROP_FRAME_WIDTH, cv2.CAP_PROP_FRAME_HEIGHT,
+                                              cv2.CAP_PROP_FPS)]
+            log.info("%s: asked %dx%d@%d, got %gx%g@%g", self.description, self.width, self.height,
+                     self.requested_fps, *got)  # drivers silently pick the nearest mode they have
+        return cap
+
+
+class NetworkStreamSource(OpenCVSource):
+    """An RTSP or HTTP(S) stream through OpenCV's FFmpeg backend."""
+
+    def __init__(self, url: str, *, open_timeout_ms: int = 10_000, read_timeout_ms: int = 5_000) -> None:
+        self.url, self.open_timeout_ms, self.read_timeout_ms = url, open_timeout_ms, read_timeout_ms
+        super().__init__(f"stream {redact(url)}", f"stream {redact(url)} cannot be opened: check the URL, "
+                         "the credentials and that the camera is reachable (try `ffprobe URL`)")
+
+    def _capture(self) -> Any:
+        if not hasattr(cv2, "CAP_PROP_READ_TIMEOUT_MSEC"):  # older OpenCV builds (JetPack 4) lack them
+            return cv2.VideoCapture(self.url, cv2.CAP_FFMPEG)
+        # Bounded timeouts, so a dead camera surfaces as a failed read instead of a hung thread.
+        # RTSP goes over UDP unless OPENCV_FFMPEG_CAPTURE_OPTIONS="rtsp_transport;tcp" says otherwise.
+        params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, self.open_timeout_ms,
+                  cv2.CAP_PROP_READ_TIMEOUT_MSEC, self.read_timeout_ms]
+        return cv2.VideoCapture(self.url, cv2.CAP_FFMPEG, params)
+
+
+class GStreamerSource(OpenCVSource):
+    """A GStreamer pipeline ending in appsink (a Jetson CSI camera, or the user's own)."""
+
+    def __init__(self, pipeline: str, *, description: str = "GStreamer pipeline",
+                 hint: str = "test it with `gst-launch-1.0`, replacing appsink with fakesink") -> None:
+        self.pipeline = pipeline
+        super().__init__(description, f"{description} cannot be started: {hint}; pipeline: {pipeline}")
+
+    def _capture(self) -> Any:
+        if not gstreamer_available():
+            raise SourceError(
+                f"{self.description} needs OpenCV built with GStreamer, and this one is not (the pip wheel "
+                "never is): on Jetson use JetPack's OpenCV (`sudo apt install python3-opencv`, "
+                "`pip uninstall opencv-python-headless`, and create the venv with --system-site-packages)")
+        return cv2.VideoCapture(self.pipeline, cv2.CAP_GSTREAMER)
+
+
+class Picamera2Source:
+    """A Raspberry Pi camera through picamera2, read as the Y plane of its YUV420 lores stream."""
+
+    is_live = True
+
+    def __init__(self, camera_num: int = 0, *, width: int = 640, height: int = 480, fps: int = 30,
+                 lores_width: int = 320, lores_height: int = 240, buffer_count: int = 4,
+                 read_timeout: float = 2.0) -> None:
+        self.camera_num, self.description = camera_num, f"picamera2 camera {camera_num}"
+        self.main_size, self.lores_size = (width, height), (lores_width, lores_height)
+        self.fps: float | None = float(fps)
+        self.frame_duration_us = int(1_000_000 / fps)  # libcamera sets the rate as a frame duration
+        self.buffer_count, self.read_timeout = buffer_count, read_timeout
+        self._camera: Any = None
+
+    def open(self) -> None:
+        """Import picamera2, configure a main and a YUV420 lores stream, and start the camera."""
+        self.close()
+        try:
+            from picamera2 import Picamera2  # only here: it needs libcamera, which only a Pi has
+        except ImportError as exc:
+            raise SourceError(f"picamera2 is not installed ({exc}): on Raspberry Pi OS `sudo apt install "
+                              "python3-picamera2` and create the venv with --system-site-packages") from exc
+        camera = None
+        try:
+            camera = Picamera2(self.camera_num)
+            # libcamera needs a main stream; YUV420 keeps it at 1.5 bytes a pixel. picamera2 keeps
+            # only the newest completed request, so capture_array always returns the latest frame.
+            camera.configure(camera.create_video_configuration(
+                main={"size": self.main_size, "format": "YUV420"},
+                lores={"size": self.lores_size, "format": "YUV420"},
+                buffer_count=self.buffer_count,
+                controls={"FrameDurationLimits": (self.frame_duration_us, self.frame_duration_us)},
+            ))
+            self.lores_size = tuple(camera.camera_configuration()["lores"]["size"])  # after alignment
+            camera.start()
+        except Exception as exc:  # picamera2 raises bare RuntimeErrors for every failure
+            if camera is not None:
+                camera.close()
+            raise SourceError(f"{self.description} cannot be opened ({exc}): check the ribbon cable, "
+                              "`rpicam-hello --list-cameras`, that no other process holds the camera, and "
+                              "that the lores size is no larger than the main one") from exc
+        self._camera = camera
+
+    def read(self) -> np.ndarray | None:
+        """The newest lores frame's Y plane: a grayscale HxW array."""
+        if self._camera is None:
+            raise SourceError(f"{self.description} is not open")
+        try:
+            # A number as wait is a timeout in picamera2 >= 0.3.17 (older ones wait forever).
+            array = self._camera.capture_array("lores", wait=self.read_timeout)
+        except Exception as exc:
+            raise SourceError(f"{self.description} stopped delivering frames ({exc!r})") from exc
+        width, height = self.lores_size
+        # YUV420 arrives as (height * 3/2, stride): the Y rows, then U and V; rows may be padded.
+        return np.ascontiguousarray(array[:height, :width])
+
+    def close(self) -> None:
+        """Stop and release the camera; safe to call twice."""
+        camera, self._camera = self._camera, None
+        for step in (camera.stop, camera.close) if camera is not None else ():
+            try:
+                step()
+            except Exception:  # a camera that vanished cannot stop cleanly; still release it
+                log.debug("%s: %s failed", self.description, step.__name__, exc_info=True)
+
+
+def open_source(spec: str, *, width: int = 640, height: int = 480, fps: int = 30,
+                lores_width: int = 320, lores_height: int = 240) -> FrameSource:
+    """Build (without opening) the source a --source SPEC names; SourceError if it names none."""
+    text = spec.strip()
+    lower = text.lower()
+    if lower.startswith("file:"):
+        return VideoFileSource(text[5:])
+    if lower.startswith("gst:"):
+        if not text[4:].strip():
+            raise SourceError(f"source '{spec}' has an empty pipeline: write gst:PIPELINE ending in appsink")
+        return GStreamerSource(text[4:].strip())
+    if lower.startswith(STREAM_SCHEMES):
+        return NetworkStreamSource(text)
+    if match := re.fullmatch(r"csi(?::(\d+))?", lower):
+        sensor = int(match.group(1) or 0)
+        return GStreamerSource(csi_pipeline(sensor, width, height, fps), description=f"CSI camera {sensor}",
+                               hint="check the ribbon cable, `sudo systemctl restart nvargus-daemon`, and "
+                                    "that the sensor supports this size and frame rate")
+    if match := re.fullmatch(r"picamera2(?::(\d+))?", lower):
+        return Picamera2Source(int(match.group(1) or 0), width=width, height=height, fps=fps,
+                               lores_width=lores_width, lores_height=lores_height)
+    if text.isdigit():
+        return OpenCVCameraSource(int(text), width=width, height=height, fps=fps)
+    if text.startswith("/dev/"):  # /dev/videoN, or a stable /dev/v4l/by-id/... link
+        return OpenCVCameraSource(text, width=width, height=height, fps=fps)
+    path = Path(text)
+    if text and (path.suffix.lower() in VIDEO_SUFFIXES or "/" in text or os.sep in text or path.exists()):
+        return VideoFileSource(path)
+    raise SourceError(f"unknown source '{spec}': {SPEC_HELP}")

@@ -1,0 +1,1 @@
+"""Model artifacts shipped with fer-edge; installed as the package edge.models."""

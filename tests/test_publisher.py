@@ -1,0 +1,384 @@
+"""MqttPublisher: unit tests with a fake paho client, integration tests against a real mosquitto."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import itertools
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import paho.mqtt.client as mqtt
+import pytest
+from mqtt_helpers import MosquittoBroker, MqttCollector, topic_is, wait_until
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.reasoncodes import ReasonCode
+
+from edge.errors import BrokerError
+from edge.publisher import MqttPublisher, MqttSettings
+
+REPO = Path(__file__).resolve().parents[1]
+_device_ids = itertools.count()
+
+
+def settings_for(broker: MosquittoBroker | None = None, **overrides: Any) -> MqttSettings:
+    """Settings with a unique device id and fast reconnects, aimed at `broker`."""
+    values: dict[str, Any] = {"device_id": f"test{next(_device_ids)}", "reconnect_min_delay": 0.05,
+                              "reconnect_max_delay": 0.25}
+    if broker is not None:
+        values.update(host=broker.host, port=broker.port)
+    return MqttSettings(**(values | overrides))
+
+
+@pytest.fixture
+def publisher() -> Iterator[Callable[[MqttSettings], MqttPublisher]]:
+    """Make started publishers; each is stopped at teardown."""
+    made: list[MqttPublisher] = []
+
+    def make(settings: MqttSettings) -> MqttPublisher:
+        made.append(MqttPublisher(settings))
+        made[-1].start()
+        return made[-1]
+
+    yield make
+    for pub in made:
+        pub.stop(timeout=0.5)
+
+
+# --- unit tests: a fake client stands in for paho and the test plays its network thread ---
+
+class FakeClient:
+    """Records publishes; `connect()` and `ack()` call the callbacks paho's thread would."""
+
+    def __init__(self) -> None:
+        self.published: list[tuple[str, bytes, int, bool]] = []
+        self.mids: list[int] = []
+        self.disconnected = False
+        self._mid = itertools.count(1)
+
+    def publish(self, topic: str, payload: Any, qos: int = 0, retain: bool = False) -> mqtt.MQTTMessageInfo:
+        info = mqtt.MQTTMessageInfo(next(self._mid))
+        info.rc = mqtt.MQTT_ERR_SUCCESS
+        self.published.append((topic, payload.encode() if isinstance(payload, str) else payload, qos, retain))
+        self.mids.append(info.mid)
+        return info
+
+    def disconnect(self) -> None:
+        self.disconnected = True
+
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        return lambda *args, **kwargs: None  # will_set, tls_set, loop_start, ...
+
+    def connect(self, reason: str = "Success") -> None:
+        flags = mqtt.ConnectFlags(session_present=False)
+        self.on_connect(self, None, flags, ReasonCode(PacketTypes.CONNACK, reason), None)
+
+    def ack(self, mid: int) -> None:
+        self.on_publish(self, None, mid, ReasonCode(PacketTypes.PUBACK, "Success"), None)
+
+
+def fake_publisher(**overrides: Any) -> tuple[MqttPublisher, FakeClient]:
+    client = FakeClient()
+    pub = MqttPublisher(settings_for(**overrides), client=client)  # type: ignore[arg-type]
+    pub.start()
+    return pub, client
+
+
+def test_full_queue_drops_the_oldest_and_counts():
+    pub, client = fake_publisher(queue_size=3)
+    for i in range(5):
+        pub.publish_event({"n": i})
+    assert (pub.dropped_messages, pub.queued_messages) == (2, 3)
+    client.connect()
+    assert [p[1] for p in client.published] == [b"online", b'{"n":2}', b'{"n":3}', b'{"n":4}']
+
+
+def test_inflight_window_is_bounded_and_order_kept():
+    pub, client = fake_publisher(queue_size=100)
+    client.connect()
+    for i in range(25):
+        pub.publish_event({"n": i})
+    assert len(client.published) == 1 + 20  # "online" plus the in-flight window
+    for mid in client.mids[1:]:
+        client.ack(mid)
+    assert [p[1] for p in client.published[1:]] == [b'{"n":%d}' % i for i in range(25)]
+    assert pub.queued_messages == 0
+
+
+def test_after_a_reconnect_new_events_wait_for_the_resent_ones():
+    pub, client = fake_publisher()
+    client.connect()
+    pub.publish_event({"n": 0})
+    client.on_disconnect(client, None, mqtt.DisconnectFlags(False), ReasonCode(PacketTypes.DISCONNECT), None)
+    pub.publish_event({"n": 1})
+    client.connect()  # paho now re-sends event 0 itself; event 1 must not overtake it
+    assert [p[1] for p in client.published] == [b"online", b'{"n":0}', b"online"]
+    client.ack(client.mids[1])
+    assert client.published[-1][1] == b'{"n":1}'
+
+
+def test_qos0_stats_are_dropped_while_disconnected():
+    pub, client = fake_publisher()
+    pub.publish_stats({"fps": 1.0})
+    assert (pub.dropped_messages, pub.queued_messages, client.published) == (1, 0, [])
+
+
+def test_payload_is_compact_json_and_numpy_values_serialise():
+    pub, client = fake_publisher()
+    client.connect()
+    pub.publish_event({"score": np.float32(0.5), "box": np.array([1, 2, 3, 4]), "label": "happy"})
+    expected = b'{"score":0.5,"box":[1,2,3,4],"label":"happy"}'
+    assert client.published[-1] == (pub.emotion_topic, expected, 1, False)
+
+
+@pytest.mark.parametrize("topic", ["", "fer-edge/+/emotion", "fer-edge/#"])
+def test_publish_rejects_empty_and_wildcard_topics(topic):
+    pub, _ = fake_publisher()
+    with pytest.raises(ValueError, match="empty or has a wildcard"):
+        pub.publish(topic, "x")
+
+
+@pytest.mark.parametrize(("username", "reason", "expected"), [
+    ("alice", "Not authorized", "the credentials for user 'alice' (Not authorized); check mqtt.username"),
+    ("alice", "Bad user name or password", "for user 'alice' (Bad user name or password)"),
+    (None, "Not authorized", "refused an anonymous connection (Not authorized); set mqtt.username"),
+])
+def test_refused_credentials_are_fatal_and_never_connected(username, reason, expected):
+    pub, client = fake_publisher(username=username, password="x")
+    client.connect(reason)
+    assert isinstance(pub.fatal_error, BrokerError)
+    assert expected in str(pub.fatal_error)
+    assert not pub.connected and client.disconnected
+
+
+def test_other_refusals_are_retried():
+    pub, client = fake_publisher()
+    client.connect("Server unavailable")
+    assert pub.fatal_error is None and not pub.connected and not client.disconnected
+
+
+def test_topics_follow_the_contract():
+    pub = MqttPublisher(MqttSettings(prefix="home", device_id="pi4"))
+    assert (pub.status_topic, pub.emotion_topic, pub.stats_topic) == (
+        "home/pi4/status", "home/pi4/emotion", "home/pi4/stats")
+    assert MqttSettings(device_id="pi4").effective_client_id == "fer-edge-pi4"
+
+
+# --- integration tests against a real mosquitto ---
+
+def received_events(collector: MqttCollector, topic: str, count: int) -> list[int]:
+    """Event numbers in order of first arrival, once `count` distinct ones came (QoS 1 may repeat one)."""
+    def numbers() -> list[int]:
+        return list(dict.fromkeys(m.json()["n"] for m in collector.matching(topic_is(topic))))
+    wait_until(lambda: len(numbers()) >= count, what=f"{count} distinct events on {topic}")
+    return numbers()
+
+
+def test_online_is_retained_after_connect(mosquitto, mqtt_collector, publisher):
+    pub = publisher(settings_for(mosquitto))
+    wait_until(lambda: pub.connected, what="the publisher to connect")
+    late = mqtt_collector(mosquitto, pub.status_topic)
+    message = late.wait_for(topic_is(pub.status_topic))
+    assert (message.text, message.retain, message.qos) == ("online", True, 1)
+
+
+def test_stop_delivers_pending_events_then_leaves_offline_retained(mosquitto, mqtt_collector):
+    pub = MqttPublisher(settings_for(mosquitto))
+    pub.start()
+    wait_until(lambda: pub.connected, what="the publisher to connect")
+    live = mqtt_collector(mosquitto, "fer-edge/#")
+    for i in range(30):
+        pub.publish_event({"n": i})
+    started = time.monotonic()
+    pub.stop(timeout=2.0)
+    assert time.monotonic() - started < 2.0
+    status = live.wait_for(topic_is(pub.status_topic, "offline"))
+    events = live.matching(topic_is(pub.emotion_topic))
+    assert [m.json()["n"] for m in events] == list(range(30))
+    assert live.messages.index(status) > live.messages.index(events[-1])  # no event after "offline"
+    late = mqtt_collector(mosquitto, pub.status_topic).wait_for(topic_is(pub.status_topic))
+    assert (late.text, late.retain) == ("offline", True)
+
+
+def test_last_will_marks_a_killed_daemon_offline(mosquitto, mqtt_collector):
+    settings = settings_for(mosquitto)
+    status = f"{settings.prefix}/{settings.device_id}/status"
+    live = mqtt_collector(mosquitto, status)
+    code = ("import threading\nfrom edge.publisher import MqttPublisher, MqttSettings\n"
+            f"MqttPublisher(MqttSettings(host={mosquitto.host!r}, port={mosquitto.port}, "
+            f"device_id={settings.device_id!r})).start()\nthreading.Event().wait()\n")
+    daemon = subprocess.Popen([sys.executable, "-c", code], cwd=REPO)
+    try:
+        live.wait_for(topic_is(status, "online"), timeout=10)
+    finally:
+        daemon.kill()  # SIGKILL: no chance to say goodbye, so the broker sends the will
+        daemon.wait()
+    live.wait_for(topic_is(status, "offline"))
+    late = mqtt_collector(mosquitto, status).wait_for(topic_is(status))
+    assert (late.text, late.retain) == ("offline", True)
+
+
+def test_events_arrive_as_json_on_the_exact_topics(mosquitto, mqtt_collector, publisher):
+    settings = settings_for(mosquitto, prefix="fer-test")
+    pub = publisher(settings)
+    live = mqtt_collector(mosquitto, "fer-test/#")
+    wait_until(lambda: pub.connected, what="the publisher to connect")
+    event = {"ts": 1.5, "face": 3, "emotion": "happy", "scores": {"happy": 0.9, "sad": 0.1}}
+    pub.publish_event(event)
+    pub.publish_stats({"fps": 12.5})
+    got = live.wait_for(topic_is(f"fer-test/{settings.device_id}/emotion"))
+    assert got.json() == event and got.qos == 1 and b" " not in got.payload
+    stats = live.wait_for(topic_is(pub.stats_topic))
+    assert stats.json() == {"fps": 12.5}
+
+
+def test_broker_down_at_start_then_up_delivers_queued_events(mosquitto_factory, mqtt_collector, publisher):
+    broker = mosquitto_factory(persistence=True)
+    # A persistent session makes the broker queue for the collector from its first second back up.
+    collector = mqtt_collector(broker, "fer-edge/#", persistent=True)
+    collector.close()
+    broker.stop()
+    pub = publisher(settings_for(broker))  # must not raise
+    for i in range(5):
+        pub.publish_event({"n": i})
+    assert not pub.connected and pub.queued_messages == 5
+    broker.start()
+    collector.start()  # same client id: the session the broker kept
+    assert received_events(collector, pub.emotion_topic, 5) == list(range(5))
+    assert pub.dropped_messages == 0
+
+
+def test_broker_restart_loses_no_event_and_republishes_online(mosquitto_factory, mqtt_collector, publisher):
+    broker = mosquitto_factory(persistence=True)
+    pub = publisher(settings_for(broker))
+    wait_until(lambda: pub.connected, what="the publisher to connect")
+    live = mqtt_collector(broker, "fer-edge/#", persistent=True)
+    pub.publish_event({"n": 0})
+    live.wait_for(topic_is(pub.emotion_topic))
+    broker.stop()
+    wait_until(lambda: not pub.connected, what="the publisher to notice the broker is gone")
+    for i in range(1, 5):
+        pub.publish_event({"n": i})
+    broker.start()
+    assert received_events(live, pub.emotion_topic, 5) == list(range(5))
+    # The collector subscribed after the first connect, so it got that "online" as a
+    # retained copy; a live one (retain flag clear) can only come from the reconnect.
+    live.wait_for(lambda m: topic_is(pub.status_topic, "online")(m) and not m.retain)
+    assert pub.connected
+
+
+@pytest.mark.parametrize(("username", "password", "expected"), [
+    ("alice", "wrong", "refused the credentials for user 'alice'"),
+    ("mallory", "s3cret", "refused the credentials for user 'mallory'"),
+    (None, None, "refused an anonymous connection"),
+])
+def test_refused_credentials_are_fatal(mosquitto_factory, publisher, username, password, expected):
+    broker = mosquitto_factory(users={"alice": "s3cret"})
+    pub = publisher(settings_for(broker, username=username, password=password))
+    wait_until(lambda: pub.fatal_error is not None, what="the refusal")
+    assert isinstance(pub.fatal_error, BrokerError)
+    message = str(pub.fatal_error)
+    assert expected in message and f"{broker.host}:{broker.port}" in message
+    assert "Not authorized" in message or "Bad user name or password" in message
+    assert not pub.connected
+
+
+def test_right_credentials_connect(mosquitto_factory, mqtt_collector, publisher):
+    broker = mosquitto_factory(users={"alice": "s3cret"})
+    pub = publisher(settings_for(broker, username="alice", password="s3cret"))
+    late = mqtt_collector(broker, "fer-edge/#", username="alice", password="s3cret")
+    assert late.wait_for(topic_is(pub.status_topic)).text == "online"
+    assert pub.fatal_error is None
+
+
+def test_stop_returns_promptly_when_the_broker_is_gone(mosquitto_factory):
+    broker = mosquitto_factory(start=False)
+    pub = MqttPublisher(settings_for(broker))
+    pub.start()
+    pub.publish_event({"n": 0})
+    started = time.monotonic()
+    pub.stop(timeout=0.5)
+    assert time.monotonic() - started < 1.6  # timeout plus paho's one-second poll at most
+
+
+def test_stop_is_bounded_when_the_broker_stops_answering(mosquitto, publisher):
+    pub = publisher(settings_for(mosquitto))
+    wait_until(lambda: pub.connected, what="the publisher to connect")
+    mosquitto.pause()
+    try:
+        for i in range(5):
+            pub.publish_event({"n": i})
+        started = time.monotonic()
+        pub.stop(timeout=0.5)
+        assert time.monotonic() - started < 1.6
+    finally:
+        mosquitto.resume()
+
+
+# --- TLS ---
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A CA, and a server certificate it signed for 127.0.0.1 and localhost."""
+    try:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+    except ImportError:
+        pytest.fail("the TLS tests need cryptography: pip install -e '.[test]'", pytrace=False)
+
+    folder = tmp_path_factory.mktemp("tls")
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def certificate(name: str, key: Any, issuer: x509.Name, issuer_key: Any, ca: bool) -> x509.Certificate:
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+        builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer)
+                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - datetime.timedelta(minutes=5))
+                   .not_valid_after(now + datetime.timedelta(days=1))
+                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        if not ca:
+            names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+        return builder.sign(issuer_key, hashes.SHA256())
+
+    ca_key, server_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fer-edge test CA")])
+    files = {"ca": folder / "ca.crt", "cert": folder / "server.crt", "key": folder / "server.key"}
+    files["ca"].write_bytes(certificate("fer-edge test CA", ca_key, ca_name, ca_key, True)
+                            .public_bytes(serialization.Encoding.PEM))
+    files["cert"].write_bytes(certificate("127.0.0.1", server_key, ca_name, ca_key, False)
+                              .public_bytes(serialization.Encoding.PEM))
+    files["key"].write_bytes(server_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return files
+
+
+@pytest.fixture
+def tls_broker(mosquitto_factory, tls_files) -> MosquittoBroker:
+    return mosquitto_factory(f"certfile {tls_files['cert']}", f"keyfile {tls_files['key']}")
+
+
+def test_tls_with_the_right_ca_connects(tls_broker, tls_files, publisher):
+    pub = publisher(settings_for(tls_broker, tls=True, ca_file=str(tls_files["ca"])))
+    wait_until(lambda: pub.connected or pub.fatal_error is not None, what="the TLS connection")
+    assert pub.fatal_error is None and pub.connected
+
+
+def test_tls_with_an_untrusted_certificate_is_fatal(tls_broker, publisher):
+    pub = publisher(settings_for(tls_broker, tls=True))  # system CAs do not know our test CA
+    wait_until(lambda: pub.fatal_error is not None, what="the TLS failure")
+    assert "TLS handshake with broker" in str(pub.fatal_error)
+    assert "certificate" in str(pub.fatal_error) and not pub.connected
+
+
+def test_tls_to_a_plain_port_is_fatal(mosquitto, publisher):
+    pub = publisher(settings_for(mosquitto, tls=True))
+    wait_until(lambda: pub.fatal_error is not None, what="the TLS failure")
+    assert "check that the port speaks TLS" in str(pub.fatal_error)
