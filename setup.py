@@ -10,11 +10,13 @@ setup(
     long_description_content_type="text/markdown",
     license="MIT",
     python_requires=">=3.10",
-    packages=["edge", "edge.models", "convert"],
+    packages=["edge", "edge.models", "edge.systemd", "convert"],
     # The shipped model lives in models/ at the top of the repository and installs as
-    # edge.models, so a plain (non-editable) install finds it with importlib.resources.
-    package_dir={"edge.models": "models"},
-    package_data={"edge.models": ["*.tflite", "labels.txt"], "edge": ["config.example.toml"]},
+    # edge.models, so a plain (non-editable) install finds it with importlib.resources;
+    # the systemd unit (systemd/) installs as edge.systemd for `fer-edge install-service`.
+    package_dir={"edge.models": "models", "edge.systemd": "systemd"},
+    package_data={"edge.models": ["*.tflite", "labels.txt"], "edge": ["config.example.toml"],
+                  "edge.systemd": ["*.service", "*.conf"]},
     install_requires=[
         "ai-edge-litert>=1.2",
         "numpy>=2",

@@ -41,11 +41,17 @@ def run_overrides(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the daemon until the source ends or a signal arrives."""
     from edge.config import load_config
-    from edge.pipeline import build_pipeline
+    from edge.notify import SystemdNotifier
+    from edge.pipeline import Pipeline, build_pipeline
 
     config = load_config(args.config, run_overrides(args))
     configure_logging(config.log_level)
-    pipeline = build_pipeline(config)
+    notifier = SystemdNotifier.from_environment()
+
+    def on_tick(pipeline: Pipeline) -> None:
+        notifier.watchdog(status=f"{pipeline.fps.rate():.1f} fps, {pipeline.faces_in_view} faces")
+
+    pipeline = build_pipeline(config, on_tick=on_tick)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -55,13 +61,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     log.info("fer-edge %s: source %s, model %s, broker %s:%d, topics %s/%s/#",
-             config.device_id, config.source.spec, pipeline.classifier.model_path,
+             config.device_id, pipeline.grabber.source.description, pipeline.classifier.model_path,
              config.mqtt.host, config.mqtt.port, config.mqtt.prefix, config.device_id)
     pipeline.grabber.start()
     try:
         pipeline.publisher.start()
+        notifier.ready(status=f"reading {pipeline.grabber.source.description}")
         pipeline.run(stop)
     finally:
+        notifier.stopping()
         pipeline.grabber.stop()
         pipeline.publisher.stop(timeout=1.5)
     log.info("stopped after %d frames, %d events", pipeline.processed, pipeline.events_sent)
@@ -131,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("images", nargs="+")
     predict.add_argument("--model", help="int8 .tflite model (default: the bundled one)")
     predict.set_defaults(func=cmd_predict)
+
+    from edge.service import add_service_commands
+    add_service_commands(sub)
     return parser
 
 

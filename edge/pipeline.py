@@ -31,7 +31,7 @@ class Pipeline:
                  tracker: FaceTracker, classifier: TFLiteExpressionClassifier,
                  publisher: MqttPublisher | None, policy: EventPolicy, detect_every: int = 1,
                  max_frames: int = 0, stats_interval: float = 10.0,
-                 on_frame: Callable[[Pipeline], None] | None = None):
+                 on_tick: Callable[[Pipeline], None] | None = None):
         self.device_id = device_id
         self.grabber = grabber
         self.detector = detector
@@ -42,7 +42,7 @@ class Pipeline:
         self.detect_every = detect_every
         self.max_frames = max_frames
         self.stats_interval = stats_interval
-        self.on_frame = on_frame
+        self.on_tick = on_tick
         self.times = StageTimes()
         self.fps = RateMeter()
         self.processed = 0
@@ -96,7 +96,8 @@ class Pipeline:
     def run(self, stop: threading.Event) -> None:
         """Process frames until ``stop`` is set, the source ends or max_frames is reached.
 
-        Raises the publisher's fatal error (refused credentials, failed TLS) when one occurs.
+        Raises the publisher's fatal error (refused credentials, failed TLS) when one occurs,
+        and the capture thread's error when a file fails part-way.
         """
         next_stats = time.monotonic() + self.stats_interval
         while not stop.is_set():
@@ -105,25 +106,30 @@ class Pipeline:
             with self.times.time("capture"):
                 # a timeout, so the stop flag is seen at least twice a second
                 frame = self.grabber.get(timeout=0.5)
-            if frame is None:
-                if self.grabber.finished:
-                    log.info("source ended after %d frames", self.grabber.frames_read)
-                    break
-                continue
-            events = self.process(frame)
-            if self.publisher:
-                with self.times.time("publish"):
-                    for event in events:
-                        self.publisher.publish_event(event)
-                self.events_sent += len(events)
-                if time.monotonic() >= next_stats:
-                    self.publisher.publish_stats(self.stats())
-                    next_stats = time.monotonic() + self.stats_interval
-            if self.on_frame:
-                self.on_frame(self)
+            if frame is not None:
+                self.publish(self.process(frame))
+            elif self.grabber.finished:
+                if self.grabber.error:
+                    raise self.grabber.error
+                log.info("source ended after %d frames", self.grabber.frames_read)
+                break
+            if self.publisher and time.monotonic() >= next_stats:
+                self.publisher.publish_stats(self.stats())
+                next_stats = time.monotonic() + self.stats_interval
+            if self.on_tick:
+                self.on_tick(self)  # every iteration, frames or not: the watchdog sees a live loop
             if self.max_frames and self.processed >= self.max_frames:
                 log.info("stopping after --max-frames %d", self.max_frames)
                 break
+
+    def publish(self, events: list[dict[str, Any]]) -> None:
+        """Hand a frame's events to the publisher (a no-op without one)."""
+        if not self.publisher:
+            return
+        with self.times.time("publish"):
+            for event in events:
+                self.publisher.publish_event(event)
+        self.events_sent += len(events)
 
 
 def mqtt_settings(config: Config) -> MqttSettings:
@@ -137,7 +143,7 @@ def mqtt_settings(config: Config) -> MqttSettings:
 
 
 def build_pipeline(config: Config, *, publish: bool = True,
-                   on_frame: Callable[[Pipeline], None] | None = None) -> Pipeline:
+                   on_tick: Callable[[Pipeline], None] | None = None) -> Pipeline:
     """Load the model and build every part from the configuration (opens nothing yet)."""
     classifier = TFLiteExpressionClassifier(config.model.path or None, config.model.labels or None,
                                             threads=config.model.threads)
@@ -158,5 +164,5 @@ def build_pipeline(config: Config, *, publish: bool = True,
         detect_every=config.detector.detect_every,
         max_frames=config.source.max_frames,
         stats_interval=config.publish.stats_interval,
-        on_frame=on_frame,
+        on_tick=on_tick,
     )

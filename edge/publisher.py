@@ -9,7 +9,6 @@ import operator
 import ssl
 import sys
 import threading
-import time
 from dataclasses import dataclass
 from typing import Any, Final, NamedTuple
 
@@ -25,8 +24,7 @@ ONLINE, OFFLINE = "online", "offline"
 # Messages handed to paho and not yet acknowledged. The rest wait in our deque, the
 # only place the oldest can be dropped: paho's own queue refuses the newest instead.
 _MAX_INFLIGHT = 20
-# Room in paho's queue for the "online" published straight from on_connect.
-_CONTROL_SLOTS = 4
+_CONTROL_SLOTS = 4  # room in paho's queue for the "online" sent straight from on_connect
 # CONNACK refusals that no retry can fix.
 _CREDENTIAL_REFUSALS = frozenset({"Bad user name or password", "Not authorized", "Bad authentication method"})
 # The peer hung up mid-handshake: once is a broker restarting, every time is a port
@@ -187,20 +185,18 @@ class MqttPublisher:
         if not self._started or self._stopped:
             return
         self._stopped = True
-        deadline = time.monotonic() + timeout
         # Queued behind the pending events, so no event follows the "offline".
         self.publish(self.status_topic, OFFLINE, qos=1, retain=True)
         with self._changed:
             # Without a connection nothing can be acknowledged: no point waiting.
-            while self._connected and (self._pending or self._unacked or self._acked):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    log.warning("MQTT messages still unacknowledged after %.1f s; disconnecting", timeout)
-                    break
-                self._changed.wait(remaining)
+            if not self._changed.wait_for(lambda: not self._connected or self._all_acknowledged(), timeout):
+                log.warning("MQTT messages still unacknowledged after %.1f s; disconnecting", timeout)
         self._client.disconnect()
         self._client.loop_stop()  # paho's thread sees the disconnect within its 1 s poll
         log.info("disconnected from MQTT broker %s:%d", self._settings.host, self._settings.port)
+
+    def _all_acknowledged(self) -> bool:
+        return not (self._pending or self._unacked or self._acked)
 
     def _drain(self) -> None:
         # Runs on either thread. A busy drain is asked to go round again rather than

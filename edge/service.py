@@ -1,0 +1,293 @@
+"""``fer-edge install-service`` and ``uninstall-service``: run the daemon under systemd.
+
+Both commands first plan their work as a list of small steps (run a command, write a file,
+remove a file); ``--dry-run`` prints the plan, a real run prints and applies the same plan,
+so what a dry run shows is exactly what an install does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import grp
+import os
+import pwd
+import re
+import shlex
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from edge.errors import EdgeError
+
+UNIT_NAME = "fer-edge.service"
+JETSON_DROPIN = "jetson.conf"
+CREDENTIAL = "mqtt_password"  # edge.config.PASSWORD_CREDENTIAL; importing config would pull in OpenCV
+STATE_DIR = "/var/lib/fer-edge"  # StateDirectory=fer-edge in the unit
+HOME_DIRS = ("/home/", "/root/", "/run/user/")  # hidden or read-only under ProtectHome=
+EX_NOPERM = 77
+
+
+class NotRootError(EdgeError):
+    """The command changes /etc and systemd and was not run as root."""
+
+    exit_code = EX_NOPERM
+
+
+@dataclass(frozen=True)
+class RunCommand:
+    """Run a program; ``check`` makes a non-zero exit status an error."""
+
+    argv: tuple[str, ...]
+    check: bool = True
+
+    def describe(self, full: bool = False) -> str:
+        """One line: the command as a shell would show it."""
+        return f"run   {shlex.join(self.argv)}"
+
+    def apply(self) -> None:
+        """Run it, its output going straight to the terminal."""
+        try:
+            status = subprocess.run(self.argv, check=False).returncode
+        except FileNotFoundError:
+            raise EdgeError(f"{self.argv[0]} not found; is this a systemd-based Linux?") from None
+        if self.check and status != 0:
+            raise EdgeError(f"`{shlex.join(self.argv)}` failed with exit status {status}")
+
+
+@dataclass(frozen=True)
+class WriteFile:
+    """Write a whole file atomically; ``exclusive`` never replaces one, ``origin`` stands for the text."""
+
+    path: Path
+    content: str
+    mode: int = 0o644
+    exclusive: bool = False
+    origin: str = ""  # shown instead of the content, e.g. the example config it is copied from
+
+    def describe(self, full: bool = False) -> str:
+        """The path and mode; with ``full``, the content too (or where it comes from)."""
+        line = f"write {self.path} (mode {self.mode:04o}, {len(self.content.splitlines())} lines)"
+        if self.origin or not full:
+            return line + (f" from {self.origin}" if self.origin else "")
+        return line + ":\n" + "".join(f"      | {text}\n" for text in self.content.splitlines())
+
+    def apply(self) -> None:
+        """Write beside the target, then rename: systemd never reads half a unit."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
+        except OSError as exc:
+            raise EdgeError(f"cannot write {self.path}: {exc.strerror}") from None
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(self.content)
+                os.fchmod(handle.fileno(), self.mode)
+            # link() fails if the file appeared since planning: a user's config is never replaced
+            os.link(temporary, self.path) if self.exclusive else os.replace(temporary, self.path)
+        except FileExistsError:
+            print(f"      {self.path} exists now: kept it")
+        finally:
+            Path(temporary).unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class RemovePath:
+    """Remove a file, or a directory only when it is empty (it may hold the user's overrides)."""
+
+    path: Path
+
+    def describe(self, full: bool = False) -> str:
+        """One line: what is removed."""
+        return f"rmdir {self.path} (if empty)" if self.path.is_dir() else f"rm    {self.path}"
+
+    def apply(self) -> None:
+        """Remove it; a missing path or a directory that is not empty is left alone."""
+        with contextlib.suppress(OSError):
+            self.path.rmdir() if self.path.is_dir() else self.path.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class Note:
+    """Something the user should know; changes nothing."""
+
+    text: str
+
+    def describe(self, full: bool = False) -> str:
+        """The note itself."""
+        return f"note  {self.text}"
+
+    def apply(self) -> None:
+        """Nothing to do."""
+
+
+Step = RunCommand | WriteFile | RemovePath | Note
+
+
+def shipped_text(package: str, name: str, checkout_dir: str) -> str:
+    """A data file: installed as package data, or read from its directory in a source checkout."""
+    try:
+        return resources.files(package).joinpath(name).read_text(encoding="utf-8")
+    except (ModuleNotFoundError, FileNotFoundError):
+        return (Path(__file__).resolve().parents[1] / checkout_dir / name).read_text(encoding="utf-8")
+
+
+def quote_exec_arg(arg: str) -> str:
+    """One ExecStart= argument, escaped for systemd's own command-line syntax."""
+    arg = arg.replace("%", "%%").replace("$", "$$")
+    if re.fullmatch(r"[\w@%+=:,./$-]+", arg):
+        return arg
+    return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def exec_start(python: str, config: Path) -> str:
+    """The daemon's command line: the console script beside ``python``, else ``python -m edge``."""
+    script = Path(python).with_name("fer-edge")
+    command = [str(script)] if os.access(script, os.X_OK) else [python, "-m", "edge"]
+    return " ".join(quote_exec_arg(arg) for arg in [*command, "run", "--config", str(config)])
+
+
+def under_home(path: str) -> bool:
+    """Whether ProtectHome=yes would hide this path (or the file a symlink there points to)."""
+    return any(p.startswith(HOME_DIRS) for p in (path + "/", os.path.realpath(path) + "/"))
+
+
+def render_unit(template: str, *, command: str, user: str, group: str, credential: Path | None,
+                protect_home: str = "yes") -> str:
+    """The shipped unit with ExecStart=, User=, Group=, ProtectHome= and LoadCredential= filled in."""
+    settings = {"ExecStart=": command, "User=": user, "Group=": group, "ProtectHome=": protect_home}
+    if credential is not None:
+        settings["#LoadCredential=mqtt_password:"] = f"{CREDENTIAL}:{credential}"
+    lines, found = template.splitlines(), set()
+    for index, line in enumerate(lines):
+        for prefix, value in settings.items():
+            if line.startswith(prefix):
+                lines[index] = prefix.lstrip("#").split("=")[0] + "=" + value
+                found.add(prefix)
+    if missing := settings.keys() - found:
+        raise EdgeError(f"the shipped {UNIT_NAME} has no {', '.join(sorted(missing))} line")
+    header = "# Written by `fer-edge install-service`; override with `systemctl edit fer-edge`.\n"
+    return header + "\n".join(lines) + "\n"
+
+
+def install_steps(*, python: str, config_dir: Path, unit_dir: Path, user: str, jetson: bool,
+                  package_dir: Path | None = None) -> list[Step]:
+    """Everything install-service does, in order, planned from the current state of the machine."""
+    steps: list[Step] = []
+    try:
+        group = grp.getgrgid(pwd.getpwnam(user).pw_gid).gr_name
+        steps.append(Note(f"user {user} exists: kept as it is"))
+    except KeyError:
+        group = user  # useradd --user-group gives the new user a group of its own name
+        argv = ["useradd", "--system", "--no-create-home", "--home-dir", STATE_DIR,
+                "--shell", "/usr/sbin/nologin", "--user-group"]
+        if "video" in {group.gr_name for group in grp.getgrall()}:
+            argv += ["--groups", "video"]  # the unit adds video too (SupplementaryGroups=)
+        steps.append(RunCommand((*argv, user)))
+
+    config = config_dir / "config.toml"
+    if config.exists():
+        steps.append(Note(f"{config} exists: kept as it is"))
+    else:
+        example = shipped_text("edge", "config.example.toml", "edge")
+        steps.append(WriteFile(config, example, 0o644, exclusive=True, origin="config.example.toml"))
+
+    password = config_dir / CREDENTIAL
+    has_password = password.is_file()
+    protect_home = "yes"
+    in_home = [str(p) for p in (python, package_dir) if p is not None and under_home(str(p))]
+    if in_home:
+        protect_home = "read-only"
+        steps.append(Note(f"{in_home[0]} is under a home directory: the unit gets ProtectHome="
+                          f"read-only, and {user} must be able to read it; prefer /opt/fer-edge/venv"))
+    unit = render_unit(shipped_text("edge.systemd", UNIT_NAME, "systemd"),
+                       command=exec_start(python, config), user=user, group=group,
+                       credential=password if has_password else None, protect_home=protect_home)
+    unit_path = unit_dir / UNIT_NAME
+    upgrade = unit_path.exists()
+    steps.append(WriteFile(unit_path, unit, 0o644))
+    if jetson:
+        steps.append(WriteFile(unit_dir / f"{UNIT_NAME}.d" / JETSON_DROPIN,
+                               shipped_text("edge.systemd", JETSON_DROPIN, "systemd"), 0o644))
+    steps.append(RunCommand(("systemctl", "daemon-reload")))
+    steps.append(RunCommand(("systemctl", "enable", "--now", UNIT_NAME)))
+    if upgrade:  # enable --now leaves a running service on its old code and unit
+        steps.append(RunCommand(("systemctl", "try-restart", UNIT_NAME)))
+    if not has_password:
+        steps.append(Note(f"no {password}: the broker is used without a password. To set one, "
+                          f"write it there (chmod 600) and run install-service again"))
+    steps.append(Note(f"logs: journalctl -u fer-edge -f; settings: {config}"))
+    return steps
+
+
+def uninstall_steps(*, unit_dir: Path) -> list[Step]:
+    """Stop, disable and remove the unit; configuration, user and state stay."""
+    dropins = unit_dir / f"{UNIT_NAME}.d"
+    steps: list[Step] = [RunCommand(("systemctl", "disable", "--now", UNIT_NAME), check=False),
+                         RemovePath(unit_dir / UNIT_NAME)]
+    if (dropins / JETSON_DROPIN).exists():
+        steps += [RemovePath(dropins / JETSON_DROPIN), RemovePath(dropins)]
+    steps.append(RunCommand(("systemctl", "daemon-reload")))
+    steps.append(Note(f"kept: the configuration, the user and {STATE_DIR}; "
+                      "remove them by hand if they are no longer wanted"))
+    return steps
+
+
+def run_steps(steps: list[Step], dry_run: bool) -> None:
+    """Print each step; apply it too unless this is a dry run."""
+    if dry_run:
+        print("dry run: nothing is changed. The steps:")
+    for step in steps:
+        print(step.describe(full=dry_run), flush=True)
+        if not dry_run:
+            step.apply()
+
+
+def _check_can_apply(dry_run: bool, command: str) -> None:
+    if dry_run:
+        return
+    if os.geteuid() != 0:
+        raise NotRootError(f"{command} changes /etc and systemd: run it with sudo "
+                           "(or add --dry-run to see the steps)")
+    if not Path("/run/systemd/system").is_dir():
+        raise EdgeError(f"systemd is not running on this machine; {command} needs a systemd host")
+
+
+def cmd_install_service(args: argparse.Namespace) -> int:
+    """Create the user, install the config and the unit, then enable and start the service."""
+    if not re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", args.user):
+        raise EdgeError(f"--user {args.user!r} is not a valid system user name")
+    _check_can_apply(args.dry_run, "install-service")
+    jetson = Path("/etc/nv_tegra_release").exists() if args.jetson is None else args.jetson
+    steps = install_steps(python=sys.executable, config_dir=args.config_dir.absolute(),
+                          unit_dir=args.unit_dir.absolute(), user=args.user, jetson=jetson,
+                          package_dir=Path(__file__).resolve().parent)
+    run_steps(steps, args.dry_run)
+    return 0
+
+
+def cmd_uninstall_service(args: argparse.Namespace) -> int:
+    """Stop, disable and remove the unit; keep configuration and user."""
+    _check_can_apply(args.dry_run, "uninstall-service")
+    run_steps(uninstall_steps(unit_dir=args.unit_dir.absolute()), args.dry_run)
+    return 0
+
+
+def add_service_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Register install-service and uninstall-service on the fer-edge command line."""
+    install = subparsers.add_parser("install-service",
+                                    help="install and start the systemd service (as root)")
+    install.add_argument("--config-dir", type=Path, default=Path("/etc/fer-edge"))
+    install.add_argument("--user", default="fer-edge", help="service user, created if missing")
+    install.add_argument("--jetson", action=argparse.BooleanOptionalAction, default=None,
+                         help="add the drop-in CSI cameras need (default: on a Jetson)")
+    install.set_defaults(func=cmd_install_service)
+    uninstall = subparsers.add_parser("uninstall-service",
+                                      help="stop and remove the service; keep config and user")
+    uninstall.set_defaults(func=cmd_uninstall_service)
+    for parser in (install, uninstall):
+        parser.add_argument("--dry-run", action="store_true", help="print every step, change nothing")
+        parser.add_argument("--unit-dir", type=Path, default=Path("/etc/systemd/system"))

@@ -1,0 +1,87 @@
+"""The fer-edge command as a user runs it: bad input gives one clear line and an exit code."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import pytest
+
+from edge.demo import astronaut_bgr
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def fer_edge(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run ``python -m edge ARGS`` as a user would, capturing its output."""
+    return subprocess.run([sys.executable, "-m", "edge", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT)
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["run", "--source", "webcam-please"], 1, "unknown source 'webcam-please'"),
+    (["run", "--source", "/nonexistent/clip.mp4"], 1, "video file /nonexistent/clip.mp4 not found"),
+    (["run", "--source", "0", "--model", "/nonexistent/model.tflite"], 1,
+     "model file /nonexistent/model.tflite not found; pass --model"),
+    (["run", "--source", "0", "--model", "tests/data/float_input.tflite"], 1,
+     "expected one uint8[1, 48, 48, 1] input"),
+    (["run", "--source", "0", "--publish", "every", "--mqtt-port", "0"], 78,
+     "mqtt.port: 0 must be a TCP port"),
+    (["run", "--config", "/nonexistent/config.toml"], 78, "config file /nonexistent/config.toml not found"),
+])
+def test_bad_input_gives_a_clear_message_and_exit_code(args, code, message):
+    result = fer_edge(*args)
+    assert result.returncode == code, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_corrupt_and_empty_videos_are_refused(tmp_path):
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    corrupt = tmp_path / "corrupt.mp4"
+    corrupt.write_bytes(bytes(range(256)) * 64)
+    for video in (empty, corrupt):
+        result = fer_edge("run", "--source", str(video))
+        assert result.returncode == 1
+        assert "not a readable video" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_camera_that_cannot_be_opened(tmp_path):
+    (tmp_path / "config.toml").write_text('[source]\nspec = "/dev/video99"\nopen_timeout = 0.5\n')
+    result = fer_edge("run", "--config", str(tmp_path / "config.toml"))
+    assert result.returncode == 1
+    assert "/dev/video99 cannot be opened" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_predict_finds_and_classifies_the_astronaut(tmp_path):
+    photo = tmp_path / "astronaut.png"
+    cv2.imwrite(str(photo), astronaut_bgr())
+    not_image = tmp_path / "notes.txt"
+    not_image.write_text("hello")
+    result = fer_edge("predict", str(photo), str(not_image))
+    assert result.returncode == 1  # one of the two inputs was bad
+    first, second = (json.loads(line) for line in result.stdout.splitlines())
+    (face,) = first["faces"]
+    x, y, w, h = face["box"]
+    assert abs(x - 177) < 15 and abs(y - 66) < 15 and 80 < w < 115
+    assert abs(sum(face["scores"].values()) - 1) < 1e-3
+    assert face["emotion"] == max(face["scores"], key=face["scores"].get)
+    assert second == {"image": str(not_image), "error": "not a readable image file"}
+
+
+def test_plain_install_finds_the_bundled_model(tmp_path):
+    """A non-editable install (pip install .) carries the model as package data."""
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                    "--target", str(target), str(ROOT)], check=True, capture_output=True, timeout=300)
+    probe = ("from edge.classifier import TFLiteExpressionClassifier as C; c = C(); "
+             "print(c.model_path, len(c.labels))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            cwd=tmp_path, env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+    path, count = result.stdout.split()
+    assert path.startswith(str(target)) and path.endswith("fer_edge_int8.tflite") and count == "7"

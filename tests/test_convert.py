@@ -1,0 +1,137 @@
+"""Host-side pipeline: data loading (three forms, bad data), and a one-epoch train → int8 run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from convert.data import LABELS, DataError, load
+
+SAMPLE = Path(__file__).parent / "data" / "fer2013_privatetest_sample.npz"
+
+
+@pytest.fixture(scope="module")
+def sample():
+    data = np.load(SAMPLE)
+    return data["images"], data["labels"]
+
+
+def write_csv(path: Path, images, labels, usages) -> Path:
+    with path.open("w") as handle:
+        handle.write("emotion,pixels,Usage\n")
+        for image, label, usage in zip(images, labels, usages):
+            handle.write(f"{label},{' '.join(map(str, image.ravel()))},{usage}\n")
+    return path
+
+
+def usages_for(count: int) -> list[str]:
+    """60% Training, 20% PublicTest, 20% PrivateTest, interleaved so each split has every class."""
+    return [("Training", "Training", "Training", "PublicTest", "PrivateTest")[i % 5] for i in range(count)]
+
+
+def test_csv_and_folders_load_the_same_faces(tmp_path, sample):
+    images, labels = sample[0][:60], sample[1][:60]
+    csv = write_csv(tmp_path / "fer2013.csv", images, labels, usages_for(60))
+    for i, (image, label) in enumerate(zip(images, labels)):
+        usage = usages_for(60)[i]
+        folder = tmp_path / "folders" / ("train" if usage == "Training" else "test") / LABELS[label]
+        folder.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(folder / f"{usage}_{i}.png"), image)
+    for split in ("Training", "PublicTest", "PrivateTest"):
+        from_csv, from_folders = load(csv, split), load(tmp_path / "folders", split)
+        assert len(from_csv) == len(from_folders) == usages_for(60).count(split)
+        order = np.lexsort((from_csv.images.reshape(len(from_csv), -1).sum(1), from_csv.labels))
+        order_f = np.lexsort((from_folders.images.reshape(len(from_folders), -1).sum(1), from_folders.labels))
+        assert np.array_equal(from_csv.images[order], from_folders.images[order_f])  # PNG is lossless
+        assert np.array_equal(from_csv.labels[order], from_folders.labels[order_f])
+
+
+def test_npz_carries_ferplus_soft_labels(tmp_path, sample):
+    images, labels = sample[0][:10], sample[1][:10]
+    votes = np.zeros((10, 10), np.uint8)
+    votes[:, 1] = 8  # FER+ "happiness"
+    votes[:, 9] = 2  # "not a face" votes are left out
+    np.savez(tmp_path / "f.npz", images=images, labels=labels, usage=np.full(10, 2, np.uint8),
+             ferplus_votes=votes)
+    split = load(tmp_path / "f.npz", "test")
+    assert split.name == "PrivateTest" and len(split) == 10
+    assert np.allclose(split.soft_labels[:, LABELS.index("happy")], 1.0)
+
+
+@pytest.mark.parametrize("content, message", [
+    ("emotion,pixels\n0,1 2 3\n", "missing column(s) Usage"),
+    ("emotion,pixels,Usage\n0,1 2 3,Training\n", "pixels has 3 values, expected 2304"),
+    ("emotion,pixels,Usage\n9," + " ".join(["0"] * 2304) + ",Training\n", "emotion must be 0..6"),
+    ("emotion,pixels,Usage\n0," + " ".join(["0"] * 2304) + ",PublicTest\n", "split Training is empty"),
+])
+def test_bad_csv_names_the_file_and_the_problem(tmp_path, content, message):
+    path = tmp_path / "fer2013.csv"
+    path.write_text(content)
+    with pytest.raises(DataError) as error:
+        load(path, "Training")
+    assert message in str(error.value) and str(path) in str(error.value)
+
+
+def test_unknown_class_folder_and_empty_split(tmp_path, sample):
+    (tmp_path / "train" / "happy").mkdir(parents=True)
+    cv2.imwrite(str(tmp_path / "train" / "happy" / "a.png"), sample[0][0])
+    (tmp_path / "train" / "contempt").mkdir()
+    with pytest.raises(DataError, match="unknown class folder 'contempt'"):
+        load(tmp_path, "Training")
+    (tmp_path / "train" / "contempt").rmdir()
+    assert len(load(tmp_path, "Training")) == 1
+    (tmp_path / "test" / "sad").mkdir(parents=True)
+    with pytest.raises(DataError, match="split PrivateTest is empty"):
+        load(tmp_path, "PrivateTest")
+
+
+def test_missing_data_and_unknown_split(tmp_path):
+    with pytest.raises(DataError, match="no such file or folder"):
+        load(tmp_path / "nothing.csv", "Training")
+    with pytest.raises(DataError, match="unknown split 'holdout'"):
+        load(tmp_path, "holdout")
+
+
+def test_one_epoch_train_quantize_and_run_int8(tmp_path, sample):
+    """The whole host-side pipeline on 500 faces: train, quantize to int8, classify on-device style."""
+    from convert import quantize, train
+    from edge.classifier import TFLiteExpressionClassifier
+
+    images, labels = sample
+    csv = write_csv(tmp_path / "fer2013.csv", images, labels, usages_for(len(labels)))
+    run = tmp_path / "run"
+    assert train.main(["--data", str(csv), "--out", str(run), "--epochs", "1", "--batch-size", "64",
+                       "--widths", "8", "16", "16", "32", "--threads", "2"]) == 0
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["epochs_run"] == 1 and (run / "training_curve.png").stat().st_size > 0
+    out = tmp_path / "model_int8.tflite"
+    # an untrained model's accuracy is noise, so the drop gate is opened; test_quantize_gate covers it
+    assert quantize.main([str(run / "model.keras"), "--data", str(csv), "--out", str(out),
+                          "--max-drop", "100", "--calibration-faces", "70"]) == 0
+    assert quantize.float_ops(out) == []
+    classifier = TFLiteExpressionClassifier(out, labels_path=Path("models/labels.txt"))
+    probabilities = classifier.probabilities(images[0])
+    assert probabilities.shape == (7,) and abs(probabilities.sum() - 1) < 1e-6
+
+    # the resume option continues the same run for one more epoch
+    assert train.main(["--data", str(csv), "--out", str(run), "--epochs", "2", "--batch-size", "64",
+                       "--widths", "8", "16", "16", "32", "--threads", "2", "--resume"]) == 0
+    assert json.loads((run / "summary.json").read_text())["epochs_run"] == 2
+    with pytest.raises(SystemExit, match="holds a run already; pass --resume"):
+        train.main(["--data", str(csv), "--out", str(run), "--epochs", "1"])
+
+
+def test_quantize_gate_refuses_a_large_drop(tmp_path, sample, capsys):
+    """A drop beyond --max-drop fails with a clear message and writes nothing."""
+    from convert import quantize
+
+    images, labels = sample
+    csv = write_csv(tmp_path / "fer2013.csv", images, labels, usages_for(len(labels)))
+    out = tmp_path / "never.tflite"
+    assert quantize.main(["models/fer_edge.keras", "--data", str(csv), "--out", str(out),
+                          "--max-drop", "-100", "--calibration-faces", "70"]) == 1
+    assert "points below float" in capsys.readouterr().err and not out.exists()

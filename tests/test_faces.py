@@ -1,0 +1,218 @@
+"""Tests for edge.faces: Haar detection on public-domain scikit-image photos, crops, tracking."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.errors import ConfigError, ModelError
+from edge.faces import (
+    Face,
+    FaceTracker,
+    HaarFaceDetector,
+    HaarSettings,
+    ScoreSmoother,
+    crop_face,
+    iou,
+)
+
+try:
+    from skimage import data as skdata
+except ImportError:
+    skdata = None
+
+# Where Haar finds Eileen Collins' face in skimage.data.astronaut() (512x512).
+ASTRONAUT_FACE = (177, 66, 95, 95)
+
+
+def _gray(name: str) -> np.ndarray:
+    if skdata is None:
+        pytest.fail("scikit-image is needed for the face fixtures: pip install scikit-image")
+    image = getattr(skdata, name)()
+    return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+
+
+@pytest.fixture(scope="module")
+def astronaut() -> np.ndarray:
+    return _gray("astronaut")
+
+
+@pytest.fixture(scope="module")
+def detector() -> HaarFaceDetector:
+    return HaarFaceDetector()
+
+
+def _assert_one_face_at(faces: list[Face], expected: tuple[int, int, int, int]) -> None:
+    assert len(faces) == 1, faces
+    # Scanning at 1.2x scale steps quantizes box sizes; a box not mapped back would miss entirely.
+    assert iou(faces[0].box, expected) > 0.7, (faces[0].box, expected)
+
+
+def test_defaults_find_the_astronaut(detector: HaarFaceDetector, astronaut: np.ndarray) -> None:
+    _assert_one_face_at(detector.detect(astronaut), ASTRONAUT_FACE)
+
+
+def test_full_resolution_finds_the_astronaut(astronaut: np.ndarray) -> None:
+    full = HaarFaceDetector(HaarSettings(downscale_width=0))
+    _assert_one_face_at(full.detect(astronaut), ASTRONAUT_FACE)
+
+
+def test_downscaled_boxes_map_back_to_source_pixels(astronaut: np.ndarray) -> None:
+    # Textured noise, not a flat fill: a frame that is mostly one grey level defeats
+    # histogram equalization, which no camera frame does.
+    canvas = np.random.default_rng(0).integers(0, 256, (720, 1280), dtype=np.uint8)
+    canvas[150:662, 600:1112] = astronaut
+    x, y, w, h = ASTRONAUT_FACE
+    halved = HaarFaceDetector(HaarSettings(downscale_width=640))
+    _assert_one_face_at(halved.detect(canvas), (x + 600, y + 150, w, h))
+
+
+@pytest.mark.parametrize("name", ["camera", "coffee"])
+def test_no_face_in_faceless_photos(detector: HaarFaceDetector, name: str) -> None:
+    assert detector.detect(_gray(name)) == []
+
+
+def test_detect_rejects_colour_frames(detector: HaarFaceDetector) -> None:
+    with pytest.raises(ValueError, match="2-D uint8"):
+        detector.detect(np.zeros((10, 10, 3), np.uint8))
+
+
+def test_missing_cascade_names_the_remedy(tmp_path) -> None:
+    with pytest.raises(ModelError, match="opencv-python-headless<5"):
+        HaarFaceDetector(cascade_path=tmp_path / "missing.xml")
+
+
+def test_empty_cascade_names_the_remedy(tmp_path) -> None:
+    empty = tmp_path / "empty.xml"
+    empty.write_bytes(b"")
+    with pytest.raises(ModelError, match="opencv-python-headless<5"):
+        HaarFaceDetector(cascade_path=empty)
+
+
+def test_opencv_without_cascade_classifier_names_the_remedy(monkeypatch) -> None:
+    monkeypatch.delattr(cv2, "CascadeClassifier")
+    with pytest.raises(ModelError, match="opencv-python-headless<5"):
+        HaarFaceDetector()
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("scale_factor", 1.0, "scale_factor must be > 1.0"),
+    ("min_neighbors", -1, "min_neighbors must be >= 0"),
+    ("min_size", 0, "min_size must be >= 1"),
+    ("downscale_width", 10, "downscale_width must be 0 or >= 24"),
+    ("detect_every", 0, "detect_every must be >= 1"),
+])
+def test_detector_refuses_bad_settings(field: str, value: float, message: str) -> None:
+    settings = HaarSettings(**{field: value})  # config.py builds these, then reports its own
+    with pytest.raises(ConfigError, match=message):
+        HaarFaceDetector(settings)
+
+
+def test_crop_is_48x48_uint8(astronaut: np.ndarray) -> None:
+    crop = crop_face(astronaut, Face(ASTRONAUT_FACE))
+    assert crop.shape == (48, 48) and crop.dtype == np.uint8
+    x, y, w, h = ASTRONAUT_FACE
+    expected = cv2.resize(astronaut[y:y + h, x:x + w], (48, 48), interpolation=cv2.INTER_AREA)
+    np.testing.assert_array_equal(crop, expected)
+
+
+@pytest.mark.parametrize("box", [(-20, -10, 60, 60), (480, 470, 60, 60), (0, 0, 512, 512)])
+def test_crop_at_the_frame_edge(astronaut: np.ndarray, box: tuple[int, int, int, int]) -> None:
+    crop = crop_face(astronaut, Face(box), margin=0.2)
+    assert crop.shape == (48, 48) and crop.dtype == np.uint8
+
+
+def test_crop_outside_the_frame_is_an_error(astronaut: np.ndarray) -> None:
+    with pytest.raises(ValueError, match="outside"):
+        crop_face(astronaut, Face((600, 600, 50, 50)))
+
+
+def test_crop_takes_a_bare_box(astronaut: np.ndarray) -> None:
+    np.testing.assert_array_equal(crop_face(astronaut, ASTRONAUT_FACE),
+                                  crop_face(astronaut, Face(ASTRONAUT_FACE)))
+
+
+def test_small_face_is_upsampled_to_size() -> None:
+    gray = np.arange(100, dtype=np.uint8).reshape(10, 10)
+    assert crop_face(gray, Face((2, 2, 6, 6)), size=48).shape == (48, 48)
+
+
+def test_moving_face_keeps_its_id() -> None:
+    tracker = FaceTracker()
+    first = tracker.update([Face((100, 100, 80, 80))])
+    moved = tracker.update([Face((106, 103, 82, 80))])
+    assert [t.id for t in first] == [t.id for t in moved] == [1]
+    assert moved[0].box == (106, 103, 82, 80)
+
+
+def test_new_face_gets_a_new_id_and_ids_are_never_reused() -> None:
+    tracker = FaceTracker(max_missed=1)
+    a, b = Face((0, 0, 50, 50)), Face((300, 0, 50, 50))
+    tracker.update([a])
+    assert sorted(t.id for t in tracker.update([a, b])) == [1, 2]
+    tracker.update([b])
+    assert [t.id for t in tracker.update([b])] == [2]  # a missed twice: dropped
+    assert sorted(t.id for t in tracker.update([a, b])) == [2, 3]
+
+
+def test_vanished_face_is_dropped_after_max_missed() -> None:
+    tracker = FaceTracker(max_missed=2)
+    tracker.update([Face((10, 10, 40, 40))])
+    assert [t.missed for t in tracker.update([])] == [1]
+    assert [t.missed for t in tracker.update([])] == [2]
+    assert tracker.update([]) == []
+
+
+def test_max_missed_zero_ends_a_track_at_its_first_miss() -> None:
+    tracker = FaceTracker(max_missed=0)
+    assert [t.id for t in tracker.update([Face((10, 10, 40, 40))])] == [1]
+    assert [t.id for t in tracker.update([Face((12, 10, 40, 40))])] == [1]
+    assert tracker.update([]) == []
+
+
+def test_greedy_matching_gives_each_detection_one_track() -> None:
+    tracker = FaceTracker()
+    tracker.update([Face((0, 0, 100, 100)), Face((60, 0, 100, 100))])
+    tracks = tracker.update([Face((58, 0, 100, 100)), Face((2, 0, 100, 100))])
+    assert {t.id: t.box for t in tracks} == {1: (2, 0, 100, 100), 2: (58, 0, 100, 100)}
+
+
+def test_skipped_detection_keeps_last_boxes_without_counting_a_miss() -> None:
+    tracker = FaceTracker(max_missed=0)
+    tracker.update([Face((10, 10, 40, 40))])
+    for _ in range(5):  # detect_every=6: five frames with no detection run
+        tracks = tracker.update(None)
+        assert [(t.id, t.box, t.missed) for t in tracks] == [(1, (10, 10, 40, 40), 0)]
+    assert [t.box for t in tracker.update([Face((14, 10, 40, 40))])] == [(14, 10, 40, 40)]
+
+
+def test_smoother_output_sums_to_one_and_converges() -> None:
+    smoother = ScoreSmoother(alpha=0.5)
+    smoother.update(np.array([1.0, 0.0, 0.0]))
+    target = np.array([0.1, 0.2, 0.7])
+    for _ in range(30):
+        out = smoother.update(target)
+        assert out.sum() == pytest.approx(1.0)
+    np.testing.assert_allclose(out, target, atol=1e-6)
+    assert smoother.top == 2
+
+
+def test_smoother_alpha_one_passes_through() -> None:
+    smoother = ScoreSmoother(alpha=1.0)
+    for p in ([0.2, 0.8], [0.9, 0.1]):
+        np.testing.assert_allclose(smoother.update(np.array(p)), p)
+
+
+def test_track_smooth_blends_with_its_history() -> None:
+    track = FaceTracker(smoothing=0.5).update([Face((0, 0, 50, 50))])[0]
+    track.smooth(np.array([1.0, 0.0]))
+    np.testing.assert_allclose(track.smooth(np.array([0.0, 1.0])), [0.5, 0.5])
+
+
+@pytest.mark.parametrize("alpha", [0.0, -0.1, 1.5])
+def test_bad_smoothing_is_rejected(alpha: float) -> None:
+    with pytest.raises(ValueError, match="alpha must be in"):
+        ScoreSmoother(alpha)
+    with pytest.raises(ValueError, match="alpha must be in"):
+        FaceTracker(smoothing=alpha)
