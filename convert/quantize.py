@@ -82,8 +82,9 @@ def quantize(model_path: Path, data: str | Path, out: Path, gate_split: str = "P
         candidate.write_bytes(convert(model_path, faces))
         leftovers = float_ops(candidate)
         if leftovers:
-            raise QuantizationError(f"the int8 model still has float ops: {', '.join(sorted(set(leftovers)))}; "
-                                    "replace those layers with ones that have int8 builtins")
+            raise QuantizationError(
+                f"the int8 model still has float ops: {', '.join(sorted(set(leftovers)))}; "
+                "replace those layers with ones that have int8 builtins")
         split = load(data, gate_split)
         float_acc = float(np.mean(predict_keras(model_path, split.images).argmax(1) == split.labels))
         int8_acc = float(np.mean(predict_tflite(candidate, split.images).argmax(1) == split.labels))

@@ -140,7 +140,7 @@ class TFLiteExpressionClassifier:
         """Name the winning label of a probability vector."""
         best = int(np.argmax(probabilities))
         return Expression(self.labels[best], float(probabilities[best]),
-                          {label: float(p) for label, p in zip(self.labels, probabilities)})
+                          {label: float(p) for label, p in zip(self.labels, probabilities, strict=False)})
 
     def classify(self, face: np.ndarray) -> Expression:
         """Classify one uint8 48x48 face crop."""

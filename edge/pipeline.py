@@ -11,7 +11,8 @@ import dataclasses
 import logging
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from edge.classifier import TFLiteExpressionClassifier
 from edge.config import Config

@@ -7,8 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.classifier import (DEFAULT_LABELS, TFLiteExpressionClassifier, default_model_path,
-                             dequantize)
+from edge.classifier import DEFAULT_LABELS, TFLiteExpressionClassifier, default_model_path, dequantize
 from edge.errors import ModelError
 
 DATA = Path(__file__).parent / "data"

@@ -23,7 +23,7 @@ def sample():
 def write_csv(path: Path, images, labels, usages) -> Path:
     with path.open("w") as handle:
         handle.write("emotion,pixels,Usage\n")
-        for image, label, usage in zip(images, labels, usages):
+        for image, label, usage in zip(images, labels, usages, strict=False):
             handle.write(f"{label},{' '.join(map(str, image.ravel()))},{usage}\n")
     return path
 
@@ -36,7 +36,7 @@ def usages_for(count: int) -> list[str]:
 def test_csv_and_folders_load_the_same_faces(tmp_path, sample):
     images, labels = sample[0][:60], sample[1][:60]
     csv = write_csv(tmp_path / "fer2013.csv", images, labels, usages_for(60))
-    for i, (image, label) in enumerate(zip(images, labels)):
+    for i, (image, label) in enumerate(zip(images, labels, strict=False)):
         usage = usages_for(60)[i]
         folder = tmp_path / "folders" / ("train" if usage == "Training" else "test") / LABELS[label]
         folder.mkdir(parents=True, exist_ok=True)

@@ -68,7 +68,7 @@ def test_change_mode_sends_far_fewer_events(mosquitto, mqtt_collector, face_vide
     assert events and events[0]["reason"] == "new" and events[0]["frame"] == 0
     assert len(events) < FRAMES / 2
     # a change event means the smoothed emotion differs from the previous event's
-    for before, after in zip(events, events[1:]):
+    for before, after in zip(events, events[1:], strict=False):
         assert after["reason"] in ("change", "heartbeat")
         assert (after["emotion"] != before["emotion"]) == (after["reason"] == "change")
 
