@@ -30,7 +30,7 @@ def configure_logging(level: str) -> None:
 def run_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """Flags of ``run`` as dotted config keys; unset flags are None and ignored."""
     return {
-        "source.spec": args.source, "source.realtime": args.realtime,
+        "source.spec": args.source, "source.realtime": args.realtime, "source.loop": args.loop,
         "source.max_frames": args.max_frames, "model.path": args.model,
         "mqtt.host": args.mqtt_host, "mqtt.port": args.mqtt_port,
         "mqtt.device_id": args.device_id, "publish.mode": args.publish,
@@ -49,7 +49,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     notifier = SystemdNotifier.from_environment()
 
     def on_tick(pipeline: Pipeline) -> None:
-        notifier.watchdog(status=f"{pipeline.fps.rate():.1f} fps, {pipeline.faces_in_view} faces")
+        if pipeline.grabber.camera_up:
+            status = f"{pipeline.fps.rate():.1f} fps, {pipeline.faces_in_view} faces"
+        else:
+            status = f"{pipeline.grabber.source.description} is down, reopening"
+        notifier.watchdog(status=status)
 
     pipeline = build_pipeline(config, on_tick=on_tick)
     stop = threading.Event()
@@ -127,6 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--publish", choices=("every", "change"))
     run.add_argument("--realtime", action=argparse.BooleanOptionalAction, default=None,
                      help="pace video files at their frame rate (default) or run them flat out")
+    run.add_argument("--loop", action="store_true", default=None,
+                     help="start a video file over at its end (soak tests, demos)")
     run.add_argument("--max-frames", type=int)
     run.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
     run.set_defaults(func=cmd_run)

@@ -37,6 +37,7 @@ class SourceConfig:
 
     spec: str = "0"
     realtime: bool = True  # files only: pace at the file's frame rate
+    loop: bool = False  # files only: start over at the end (soak tests, demos)
     width: int = 640
     height: int = 480
     fps: int = 30

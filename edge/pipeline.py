@@ -149,7 +149,7 @@ def build_pipeline(config: Config, *, publish: bool = True,
     classifier = TFLiteExpressionClassifier(config.model.path or None, config.model.labels or None,
                                             threads=config.model.threads)
     source = open_source(config.source.spec, width=config.source.width,
-                         height=config.source.height, fps=config.source.fps)
+                         height=config.source.height, fps=config.source.fps, loop=config.source.loop)
     grabber = FrameGrabber(source, realtime=config.source.realtime,
                            open_timeout=config.source.open_timeout)
     tracking = config.tracking

@@ -124,12 +124,13 @@ class OpenCVSource:
 
 
 class VideoFileSource(OpenCVSource):
-    """A video file decoded by OpenCV; read() returns None at its end."""
+    """A video file decoded by OpenCV; read() returns None at its end, or starts over with ``loop``."""
 
     is_live = False
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, loop: bool = False) -> None:
         self.path = Path(path)
+        self.loop = loop
         name = f"video file {self.path}"
         super().__init__(name, f"{name} is not a readable video (OpenCV cannot open it): {REENCODE_HINT}")
         self._first: np.ndarray | None = None
@@ -160,6 +161,9 @@ class VideoFileSource(OpenCVSource):
             frame, self._first = self._first, None
             return frame
         ok, frame = self._cap.read()
+        if not ok and self.loop:  # soak runs and demos: rewind instead of ending
+            self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            ok, frame = self._cap.read()
         return frame if ok else None
 
 
@@ -291,12 +295,15 @@ class Picamera2Source:
 
 
 def open_source(spec: str, *, width: int = 640, height: int = 480, fps: int = 30,
-                lores_width: int = 320, lores_height: int = 240) -> FrameSource:
-    """Build (without opening) the source a --source SPEC names; SourceError if it names none."""
+                lores_width: int = 320, lores_height: int = 240, loop: bool = False) -> FrameSource:
+    """Build (without opening) the source a --source SPEC names; SourceError if it names none.
+
+    ``loop`` applies to video files only: they start over at their end instead of ending.
+    """
     text = spec.strip()
     lower = text.lower()
     if lower.startswith("file:"):
-        return VideoFileSource(text[5:])
+        return VideoFileSource(text[5:], loop=loop)
     if lower.startswith("gst:"):
         if not text[4:].strip():
             raise SourceError(f"source '{spec}' has an empty pipeline: write gst:PIPELINE ending in appsink")
@@ -317,5 +324,5 @@ def open_source(spec: str, *, width: int = 640, height: int = 480, fps: int = 30
         return OpenCVCameraSource(text, width=width, height=height, fps=fps)
     path = Path(text)
     if text and (path.suffix.lower() in VIDEO_SUFFIXES or "/" in text or os.sep in text or path.exists()):
-        return VideoFileSource(path)
+        return VideoFileSource(path, loop=loop)
     raise SourceError(f"unknown source '{spec}': {SPEC_HELP}")

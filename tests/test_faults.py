@@ -1,0 +1,149 @@
+"""Faults around the daemon, against a real broker: nothing lost, clear exits, prompt stops."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from mqtt_helpers import topic_is
+
+from edge.demo import make_face_video
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class Daemon:
+    """``python -m edge run`` in the background, its log lines collected as they come."""
+
+    def __init__(self, broker, *args: str, env: dict[str, str] | None = None):
+        command = [sys.executable, "-m", "edge", "run", "--mqtt-host", broker.host,
+                   "--mqtt-port", str(broker.port), "--device-id", "test", *args]
+        self.process = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True,
+                                        env={**os.environ, **(env or {})})
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.process.stderr:
+            with self._changed:
+                self.lines.append(line)
+                self._changed.notify_all()
+
+    @property
+    def log(self) -> str:
+        with self._changed:
+            return "".join(self.lines)
+
+    def wait_for_log(self, text: str, timeout: float = 30) -> None:
+        with self._changed:
+            if not self._changed.wait_for(lambda: text in "".join(self.lines), timeout):
+                raise AssertionError(f"daemon never logged {text!r}; log:\n{''.join(self.lines)}")
+
+    def wait(self, timeout: float = 60) -> int:
+        return self.process.wait(timeout)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+@pytest.fixture
+def daemons():
+    started: list[Daemon] = []
+
+    def start(*args, **kwargs) -> Daemon:
+        started.append(Daemon(*args, **kwargs))
+        return started[-1]
+
+    yield start
+    for daemon in started:
+        daemon.kill()
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    """Six seconds of a real face at 15 fps, played in real time by these tests."""
+    return make_face_video(tmp_path_factory.mktemp("video") / "face.avi", frames=90, fps=15, step=1)
+
+
+def frames_received(collector) -> set[int]:
+    return {m.json()["frame"] for m in collector.matching(topic_is("fer-edge/test/emotion"))}
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signal_stops_within_two_seconds_and_publishes_offline(mosquitto, mqtt_collector, daemons,
+                                                               clip, signum):
+    collector = mqtt_collector(mosquitto, "fer-edge/test/#")
+    daemon = daemons(mosquitto, "--source", str(clip), "--realtime", "--publish", "every",
+                     env={"FER_EDGE_SOURCE__LOOP": "true"})
+    collector.wait_for(topic_is("fer-edge/test/emotion"), timeout=30)
+    sent = time.monotonic()
+    daemon.process.send_signal(signum)
+    assert daemon.wait(timeout=10) == 0, daemon.log
+    elapsed = time.monotonic() - sent
+    assert elapsed < 2.0, f"took {elapsed:.2f} s to stop"
+    assert collector.wait_for(topic_is("fer-edge/test/status", "offline")).retain is False
+    assert f"received {signal.Signals(signum).name}, stopping" in daemon.log
+
+
+def test_broker_down_at_start_events_delivered_once_it_appears(mosquitto_factory, mqtt_collector,
+                                                               daemons, clip):
+    broker = mosquitto_factory(persistence=True)
+    # A persistent session: the broker keeps our subscription while it is down.
+    collector = mqtt_collector(broker, "fer-edge/test/#", persistent=True)
+    collector.close()
+    broker.stop()
+    daemon = daemons(broker, "--source", str(clip), "--realtime", "--publish", "every")
+    daemon.wait_for_log("fer-edge test: source")
+    assert daemon.process.poll() is None  # still running without a broker
+    broker.start()
+    collector.start()
+    collector.wait_for(topic_is("fer-edge/test/status", "offline"), timeout=60)
+    assert daemon.wait() == 0, daemon.log
+    assert frames_received(collector) == set(range(90))  # QoS 1: every frame's event, none lost
+
+
+def test_broker_restart_mid_run_loses_no_event(mosquitto_factory, mqtt_collector, daemons, clip):
+    broker = mosquitto_factory(persistence=True)
+    collector = mqtt_collector(broker, "fer-edge/test/#", persistent=True)
+    daemon = daemons(broker, "--source", str(clip), "--realtime", "--publish", "every")
+    collector.wait_for(topic_is("fer-edge/test/emotion"), timeout=30)
+    broker.stop()
+    broker.start()
+    collector.wait_for(topic_is("fer-edge/test/status", "offline"), timeout=60)
+    assert daemon.wait() == 0, daemon.log
+    assert frames_received(collector) == set(range(90))
+    # "online" is published again on the reconnect, not only retained from the first connect
+    assert len([m for m in collector.matching(topic_is("fer-edge/test/status", "online"))
+                if not m.retain]) >= 2
+
+
+def test_refused_credentials_exit_with_a_clear_message(mosquitto_factory, daemons, clip, tmp_path):
+    broker = mosquitto_factory(users={"camera": "right"})
+    password = tmp_path / "password"
+    password.write_text("wrong\n")
+    config = tmp_path / "config.toml"
+    config.write_text(f'[mqtt]\nusername = "camera"\npassword_file = "{password}"\n')
+    daemon = daemons(broker, "--config", str(config), "--source", str(clip))
+    assert daemon.wait(timeout=30) == 1
+    assert "refused the credentials for user 'camera'" in daemon.log
+    assert "Traceback" not in daemon.log
+
+
+def test_right_credentials_from_the_credentials_directory(mosquitto_factory, mqtt_collector,
+                                                          daemons, clip, tmp_path):
+    broker = mosquitto_factory(users={"camera": "right"})
+    (tmp_path / "mqtt_password").write_text("right\n")
+    collector = mqtt_collector(broker, "fer-edge/test/#", username="camera", password="right")
+    daemon = daemons(broker, "--source", str(clip), "--no-realtime", "--max-frames", "5",
+                     env={"CREDENTIALS_DIRECTORY": str(tmp_path), "FER_EDGE_MQTT__USERNAME": "camera"})
+    assert daemon.wait() == 0, daemon.log
+    assert collector.wait_for(topic_is("fer-edge/test/emotion")).json()["frame"] == 0
