@@ -1,0 +1,47 @@
+"""The float references `fer-edge bench` compares the int8 model against (host side, TensorFlow).
+
+The bench itself lives in ``edge/`` and never imports TensorFlow; it calls these two helpers
+only for ``--compare`` (a float TFLite model) and ``--baseline seed`` (Keras predict per face).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def float_tflite(keras_path: str | Path, out_dir: str | Path) -> Path:
+    """Convert the float Keras model to a float32 .tflite with a uint8 pixel input; return its path."""
+    import keras
+    import tensorflow as tf
+
+    model = keras.models.load_model(keras_path)
+    # A cast in front keeps the daemon's input contract (uint8 [1, 48, 48, 1]), so the bench
+    # runs the float model through the same TFLiteExpressionClassifier as the int8 one.
+    pixels = keras.Input((48, 48, 1), batch_size=1, dtype="uint8", name="pixels")
+    wrapped = keras.Model(pixels, model(keras.ops.cast(pixels, "float32")))
+    out = Path(out_dir) / "fer_edge_float.tflite"
+    # the converter prints its SavedModel signature on stdout, which must stay clean for --json
+    with contextlib.redirect_stdout(sys.stderr):
+        out.write_bytes(tf.lite.TFLiteConverter.from_keras_model(wrapped).convert())
+    return out
+
+
+def keras_predictor(keras_path: str | Path) -> Callable[[np.ndarray], np.ndarray]:
+    """What the original projects ran per face: ``model.predict`` on one 48x48 crop."""
+    import keras
+
+    model = keras.models.load_model(keras_path)
+
+    def predict(face: np.ndarray) -> np.ndarray:
+        # raw 0..255 pixels: this model normalises inside (the originals divided by 255 first)
+        return model.predict(face.reshape(1, 48, 48, 1).astype(np.float32), verbose=0)[0]
+
+    return predict

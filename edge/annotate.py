@@ -1,0 +1,225 @@
+"""Annotated frames: boxes, track ids and smoothed emotions drawn on the picture.
+
+``draw_annotations`` serves ``fer-edge annotate`` (a video in, an annotated MP4 out) and the
+preview stream of ``fer-edge run --preview`` (edge.preview).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+import time
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import cv2
+import numpy as np
+
+from edge.classifier import Expression
+from edge.errors import EdgeError
+
+if TYPE_CHECKING:
+    from edge.config import Config
+    from edge.pipeline import Pipeline
+    from edge.sources import Frame
+
+log = logging.getLogger(__name__)
+
+Box = tuple[int, int, int, int]
+
+# BGR, chosen to stay apart from one another and from skin tones.
+EMOTION_COLOURS: dict[str, tuple[int, int, int]] = {
+    "angry": (40, 40, 220),
+    "disgust": (40, 150, 40),
+    "fear": (170, 60, 170),
+    "happy": (0, 210, 255),
+    "sad": (200, 110, 20),
+    "surprise": (0, 140, 255),
+    "neutral": (190, 190, 190),
+}
+# mp4v plays in browsers' and phones' players less often than H.264, but OpenCV's pip wheels
+# cannot encode H.264; MJPG in .avi is the fallback every OpenCV build can write.
+FOURCC_BY_SUFFIX = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG"}
+
+
+class TrackLike(Protocol):
+    """What drawing needs from a face track: its id and its box."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def box(self) -> Box: ...
+
+
+
+
+def colour_for(label: str) -> tuple[int, int, int]:
+    """The BGR colour of an emotion; labels outside FER2013's get a stable colour of their own."""
+    if label in EMOTION_COLOURS:
+        return EMOTION_COLOURS[label]
+    seed = zlib.crc32(label.encode())
+    return 80 + seed % 160, 80 + (seed >> 8) % 160, 80 + (seed >> 16) % 160
+
+
+def draw_annotations(image: np.ndarray, results: Iterable[tuple[TrackLike, Expression]]) -> np.ndarray:
+    """A BGR copy of a BGR or grayscale frame with each face's box, id, emotion and confidence."""
+    canvas = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image.copy()
+    height, width = canvas.shape[:2]
+    # Sized from the frame, so a 320x240 Pi preview and a 1080p clip are both readable.
+    scale = max(0.4, min(width, height) / 720)
+    thickness = max(1, round(min(width, height) / 360))
+    for track, expression in results:
+        x, y, w, h = (int(v) for v in track.box)
+        colour = colour_for(expression.label)
+        cv2.rectangle(canvas, (x, y), (x + w, y + h), colour, thickness + 1)
+        text = f"#{track.id} {expression.label} {expression.confidence:.0%}"
+        (tw, th), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+        pad = max(2, thickness * 2)
+        top = y - th - baseline - 2 * pad
+        if top < 0:  # no room above the box: put the label just inside its top edge
+            top = y
+        left = min(max(x, 0), max(0, width - tw - 2 * pad))
+        cv2.rectangle(canvas, (left, top), (left + tw + 2 * pad, top + th + baseline + 2 * pad),
+                      colour, cv2.FILLED)
+        # Dark text on light fills (happy, neutral), white on dark ones.
+        luma = 0.114 * colour[0] + 0.587 * colour[1] + 0.299 * colour[2]
+        ink = (0, 0, 0) if luma > 140 else (255, 255, 255)
+        cv2.putText(canvas, text, (left + pad, top + pad + th), cv2.FONT_HERSHEY_SIMPLEX, scale, ink,
+                    thickness, cv2.LINE_AA)
+    return canvas
+
+
+@dataclass(frozen=True)
+class AnnotateSummary:
+    """What ``annotate_video`` wrote."""
+
+    out: Path
+    frames: int
+    faces: int  # face boxes drawn, over all frames
+    seconds: float
+    fps: float  # the output's frame rate
+
+
+def check_output(out: Path) -> str:
+    """The fourcc for an output path; EdgeError before any work when it cannot be written."""
+    fourcc = FOURCC_BY_SUFFIX.get(out.suffix.lower())
+    if fourcc is None:
+        raise EdgeError(f"cannot write {out}: use an .mp4 or .avi output file")
+    if not out.parent.is_dir():
+        raise EdgeError(f"cannot write {out}: directory {out.parent} does not exist")
+    return fourcc
+
+
+def open_writer(out: Path, fps: float, size: tuple[int, int]) -> cv2.VideoWriter:
+    """A VideoWriter for .mp4 (mp4v) or .avi (MJPG); EdgeError naming the remedy otherwise."""
+    fourcc = check_output(out)
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*fourcc), fps, size)
+    if not writer.isOpened():
+        raise EdgeError(f"OpenCV cannot write {out} with the {fourcc} codec; try an .avi output")
+    return writer
+
+
+class AnnotatedVideoWriter:
+    """A pipeline's on_tick that writes each newly processed frame, annotated, to a video file."""
+
+    def __init__(self, out: Path, default_fps: float):
+        self.out, self.default_fps = out, default_fps
+        self.frames = self.faces = 0
+        self.fps = default_fps
+        self._writer: cv2.VideoWriter | None = None
+        self._written: Frame | None = None
+
+    def __call__(self, pipeline: Pipeline) -> None:
+        """Write the pipeline's last frame if it is new (on_tick also runs on idle iterations)."""
+        frame = pipeline.last_frame
+        if frame is None or frame is self._written:
+            return
+        image = draw_annotations(frame.image, pipeline.last_results)
+        if self._writer is None:
+            # Known once the source is open: a file's own rate, or what the camera reports.
+            self.fps = pipeline.grabber.source.fps or self.default_fps
+            self._writer = open_writer(self.out, self.fps, (image.shape[1], image.shape[0]))
+        self._writer.write(image)
+        self._written = frame
+        self.frames += 1
+        self.faces += len(pipeline.last_results)
+
+    def close(self) -> None:
+        """Finish the file (an MP4 is unplayable until its index is written)."""
+        if self._writer is not None:
+            self._writer.release()
+
+
+def annotate_video(config: Config, out: Path, stop: threading.Event | None = None) -> AnnotateSummary:
+    """Run the daemon's detector, tracker and classifier over a source; write every frame annotated."""
+    from edge.pipeline import build_pipeline
+
+    check_output(out)
+    writer = AnnotatedVideoWriter(out, float(config.source.fps))
+    pipeline = build_pipeline(config, publish=False, on_tick=writer)
+    started = time.monotonic()
+    pipeline.grabber.start()
+    try:
+        pipeline.run(stop or threading.Event())
+    finally:
+        pipeline.grabber.stop()
+        writer.close()
+    if not writer.frames:
+        raise EdgeError(f"{pipeline.grabber.source.description} delivered no frame; {out} not written")
+    return AnnotateSummary(out, writer.frames, writer.faces, time.monotonic() - started, writer.fps)
+
+
+def count_frames(path: Path) -> int:
+    """Frames OpenCV decodes from a video file (0 when it cannot open it)."""
+    capture = cv2.VideoCapture(str(path))
+    frames = 0
+    while capture.isOpened() and capture.grab():
+        frames += 1
+    capture.release()
+    return frames
+
+
+def cmd_annotate(args: argparse.Namespace) -> int:
+    """Write an annotated copy of a video file or camera; a camera runs until --max-frames or Ctrl-C."""
+    from edge.cli import configure_logging
+    from edge.config import load_config
+
+    # Every frame of a file, once: an annotated copy, not a live view.
+    overrides = {"source.spec": args.source, "model.path": args.model, "source.max_frames": args.max_frames,
+                 "source.realtime": False, "source.loop": False}
+    config = load_config(args.config, overrides)
+    configure_logging(config.log_level)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        log.info("received %s, finishing %s", signal.Signals(signum).name, args.out)
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    summary = annotate_video(config, Path(args.out), stop)
+    # Re-open what we wrote: a writer that silently produced an empty file is caught here.
+    readable = int(cv2.VideoCapture(str(summary.out)).get(cv2.CAP_PROP_FRAME_COUNT))
+    if readable != summary.frames:
+        raise EdgeError(f"{summary.out}: wrote {summary.frames} frames but OpenCV reads back {readable}")
+    print(f"{summary.out}: {summary.frames} frames at {summary.fps:g} fps, {summary.faces} face boxes, "
+          f"{summary.seconds:.1f} s ({summary.frames / max(summary.seconds, 1e-9):.1f} frames/s)")
+    return 0
+
+
+def add_annotate_command(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``fer-edge annotate`` on the fer-edge command line."""
+    parser = subparsers.add_parser("annotate", help="write a video with faces, ids and emotions drawn")
+    parser.add_argument("--source", required=True, help="video file, camera index, /dev/videoN, "
+                                                        "picamera2, csi, gst:PIPELINE or rtsp://...")
+    parser.add_argument("--out", required=True, help="output video, .mp4 (mp4v) or .avi (MJPG)")
+    parser.add_argument("--model", help="int8 .tflite model (default: the bundled one)")
+    parser.add_argument("--max-frames", type=int, help="stop after N frames (a camera runs until Ctrl-C)")
+    parser.add_argument("--config", type=Path, help="TOML config file (detector and tracking settings)")
+    parser.set_defaults(func=cmd_annotate)

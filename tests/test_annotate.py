@@ -1,0 +1,124 @@
+"""Annotated output: drawing, the preview feed, and ``fer-edge annotate`` on a video of a real face."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.annotate import EMOTION_COLOURS, colour_for, count_frames, draw_annotations
+from edge.classifier import Expression
+from edge.demo import make_face_video
+from edge.preview import PreviewFeed, TrackSnapshot
+from edge.sources import Frame
+
+ROOT = Path(__file__).resolve().parents[1]
+FRAMES = 12
+HAPPY = Expression("happy", 0.87, {"happy": 0.87, "neutral": 0.13})
+SAD = Expression("sad", 0.6, {"sad": 0.6, "neutral": 0.4})
+
+
+@pytest.fixture(scope="module")
+def face_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_face_video(tmp_path_factory.mktemp("video") / "astronaut.avi", frames=FRAMES, fps=15)
+
+
+def test_draws_box_and_filled_label_in_the_emotion_colour_on_a_copy() -> None:
+    image = np.full((240, 320, 3), 30, np.uint8)
+    drawn = draw_annotations(image, [(TrackSnapshot(7, (100, 80, 60, 60)), HAPPY)])
+    assert (image == 30).all()  # the frame itself is untouched
+    assert tuple(drawn[110, 100]) == EMOTION_COLOURS["happy"]  # left edge of the box
+    label = drawn[63:80, 100:198]  # the filled label above the box, with dark text on it
+    fill = (label == EMOTION_COLOURS["happy"]).all(axis=2)
+    assert fill[:, 0].all() and fill.mean() > 0.6
+    assert (label.max(axis=2) < 60).sum() > 100
+
+
+def test_grayscale_frames_come_back_bgr_and_labels_stay_inside_the_frame() -> None:
+    gray = np.full((120, 160), 200, np.uint8)  # a Pi's Y plane
+    faces = [(TrackSnapshot(1, (0, 0, 50, 50)), SAD), (TrackSnapshot(2, (140, 60, 20, 20)), HAPPY)]
+    drawn = draw_annotations(gray, faces)
+    assert drawn.shape == (120, 160, 3) and drawn.dtype == np.uint8
+    assert tuple(drawn[25, 0]) == EMOTION_COLOURS["sad"]  # no room above: label inside the box
+    assert tuple(drawn[2, 2]) == EMOTION_COLOURS["sad"]
+
+
+def test_unknown_labels_get_a_stable_colour_of_their_own() -> None:
+    assert colour_for("contempt") == colour_for("contempt")
+    assert colour_for("contempt") not in EMOTION_COLOURS.values()
+
+
+def test_preview_feed_freezes_boxes_skips_old_frames_and_encodes_once() -> None:
+    feed = PreviewFeed(max_fps=1000)
+    assert feed.wait_jpeg(0, timeout=0.05) is None  # nothing yet
+
+    class LiveTrack:  # a Track moves on with the next frame
+        id, box = 3, (20, 20, 40, 40)
+
+    track, frame = LiveTrack(), Frame(0, time.time(), np.zeros((100, 100), np.uint8))
+    feed.update(frame, [(track, HAPPY)])
+    track.box = (60, 60, 30, 30)
+    feed.update(frame, [(track, HAPPY)])  # the same frame again: ignored
+    seq, jpeg = feed.wait_jpeg(0)
+    assert seq == 1 and feed.wait_jpeg(seq, timeout=0.05) is None
+    assert feed.wait_jpeg(0) == (seq, jpeg)  # a second viewer gets the cached encoding
+    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert np.abs(image[40, 20].astype(int) - EMOTION_COLOURS["happy"]).max() < 40  # drawn where it was
+
+
+def test_preview_feed_keeps_to_its_frame_rate() -> None:
+    feed = PreviewFeed(max_fps=5)
+    for index in range(10):  # ten frames in well under 0.2 s
+        feed.update(Frame(index, time.time(), np.zeros((10, 10), np.uint8)), [])
+    assert feed.wait_jpeg(0)[0] == 1
+
+
+def test_annotate_command_writes_a_playable_mp4_of_every_frame(face_video: Path, tmp_path: Path) -> None:
+    out = tmp_path / "annotated.mp4"
+    result = subprocess.run([sys.executable, "-m", "edge", "annotate", "--source", str(face_video),
+                             "--out", str(out)], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert f"{out}: {FRAMES} frames at 15 fps, {FRAMES} face boxes" in result.stdout
+    assert count_frames(out) == FRAMES
+    capture = cv2.VideoCapture(str(out))
+    assert capture.get(cv2.CAP_PROP_FPS) == pytest.approx(15)
+    ok, first = capture.read()
+    capture.release()
+    ok, source = cv2.VideoCapture(str(face_video)).read()
+    assert ok and first.shape == source.shape == (480, 640, 3)
+    # At frame 0 the astronaut's face is at x 149, y 80..160: its left edge is now drawn in an
+    # emotion's colour (give or take the two codecs).
+    band = (slice(100, 150), slice(140, 160))
+    changed = np.abs(first[band].astype(int) - source[band]).max(axis=2) > 60
+    pixels = first[band][changed].astype(int)
+    assert len(pixels) >= 40, "no box drawn at the face"
+    # mp4v's chroma subsampling blends a 2 px line with its surroundings: compare the median
+    median = np.median(pixels, axis=0)
+    assert min(np.abs(median - colour).max() for colour in EMOTION_COLOURS.values()) < 40, median
+
+
+def test_annotate_stops_after_max_frames(face_video: Path, tmp_path: Path) -> None:
+    out = tmp_path / "short.avi"
+    result = subprocess.run([sys.executable, "-m", "edge", "annotate", "--source", str(face_video),
+                             "--out", str(out), "--max-frames", "4"],
+                            capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert count_frames(out) == 4
+
+
+@pytest.mark.parametrize("out, message", [
+    ("missing-dir/out.mp4", "directory {tmp}/missing-dir does not exist"),
+    ("out.gif", "use an .mp4 or .avi output file"),
+])
+def test_annotate_refuses_an_unwritable_output(face_video: Path, tmp_path: Path, out: str,
+                                               message: str) -> None:
+    result = subprocess.run([sys.executable, "-m", "edge", "annotate", "--source", str(face_video),
+                             "--out", str(tmp_path / out)], capture_output=True, text=True, timeout=60,
+                            cwd=ROOT)
+    assert result.returncode == 1
+    assert message.format(tmp=tmp_path) in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,115 @@
+"""``fer-edge bench`` through the included script, on a short video of a real face.
+
+No timing is asserted (shared machines are noisy): only that every figure is there, is sane,
+and that the face is found in every frame.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edge.demo import make_face_video
+from edge.errors import EdgeError
+
+ROOT = Path(__file__).resolve().parents[1]
+STAGES = ("capture", "detect", "classify", "classify_face", "publish")
+TF_MISSING = "TensorFlow is not installed: pip install -e '.[convert]'"
+
+
+@pytest.fixture(scope="module")
+def face_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """20 frames of the astronaut's face drifting across a 640x480 frame."""
+    return make_face_video(tmp_path_factory.mktemp("bench") / "astronaut.avi", frames=20, fps=15)
+
+
+def bench(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run scripts/bench.py ARGS as a user would."""
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / "bench.py"), *args],
+                          capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
+def bench_json(*args: str) -> dict:
+    """The one JSON object bench --json prints on stdout."""
+    result = bench(*args, "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)  # the whole of stdout: nothing else may be printed there
+
+
+def check_stages(stages: dict, names: tuple[str, ...] = STAGES) -> None:
+    for name in names:
+        assert 0 <= stages[name]["p50_ms"] <= stages[name]["p95_ms"], (name, stages[name])
+
+
+def test_json_has_fps_stages_recall_and_settings(face_video):
+    report = bench_json("--source", str(face_video))
+    assert report["frames"] == 20 and report["frame_size"] == [640, 480]
+    assert report["fps"] > 0 and report["ms_per_frame"] > 0
+    check_stages(report["stages"])
+    # the tracker bridges the few frames where Haar misses the drifting face
+    assert report["recall"] == 1.0 and 0.5 < report["detect_recall"] <= 1.0
+    assert report["faces_per_frame"] >= 1.0
+    assert report["cpu_s"] > 0 and report["peak_rss_kib"] > 10_000
+    settings = report["settings"]
+    assert settings["model"].endswith("fer_edge_int8.tflite") and settings["threads"] == 1
+    assert {"scale_factor", "min_neighbors", "min_size", "downscale_width", "detect_every",
+            "equalize"} <= settings["haar"].keys()
+
+
+def test_table_names_every_stage(face_video):
+    result = bench("--source", str(face_video), "--frames", "5", "--threads", "2")
+    assert result.returncode == 0, result.stderr
+    for name in (*STAGES, "fps", "frames with a face 100.0%", "peak RSS", "2 LiteRT thread(s)"):
+        assert name in result.stdout
+
+
+def test_sweep_and_compare_with_a_given_float_model(face_video):
+    # the int8 model stands in for the float one: this checks the plumbing, not the speed-up
+    report = bench_json("--source", str(face_video), "--frames", "3", "--sweep", "--compare",
+                        "--float-model", str(ROOT / "models" / "fer_edge_int8.tflite"))
+    rows = report["sweep"]
+    assert len(rows) == 3 * 2 * 4 + 2 and sum(row["configured"] for row in rows) == 1
+    assert {row["detect_every"] for row in rows} == {1, 2, 3}
+    assert all(row["fps"] > 0 and 0 <= row["detect_recall"] <= row["recall"] <= 1 for row in rows)
+    assert next(row for row in rows if row["configured"])["recall"] == 1.0
+    compare = report["compare"]
+    for name in ("int8", "float"):
+        assert compare[name]["frames"] == 3
+        check_stages(compare[name]["stages"])
+    assert compare["classify_face_speedup"] > 0 and len(compare["fps_ratios"]) == 1
+    assert compare["fer"]["frame_size"] == [640, 480] and compare["fer"]["ratio"] > 0
+
+
+def test_baseline_seed_and_float_conversion(face_video):
+    if not (importlib.util.find_spec("tensorflow") and importlib.util.find_spec("keras")):
+        pytest.fail("the seed baseline needs TensorFlow: pip install -e '.[convert]'")
+    report = bench_json("--source", str(face_video), "--frames", "6", "--baseline", "seed",
+                        "--compare", "--repeat", "2")
+    baseline = report["baseline"]
+    assert baseline["seed"]["frames"] == baseline["ours"]["frames"] == 12  # two passes of 6
+    check_stages(baseline["seed"]["stages"], ("capture", "detect", "classify", "classify_face"))
+    assert baseline["seed"]["recall"] == 1.0 and baseline["ours"]["recall"] == 1.0
+    assert baseline["ratio"] > 0 and len(baseline["ratios"]) == 2
+    assert baseline["seed_settings"]["haar"]["scale_factor"] == 1.3
+    assert report["compare"]["float_model"].endswith("fer_edge_float.tflite")
+    assert report["compare"]["float"]["recall"] == 1.0
+
+
+def test_missing_tensorflow_says_what_to_install(monkeypatch):
+    from edge import bench as bench_module
+
+    monkeypatch.setattr(bench_module.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(EdgeError, match=r"--baseline seed needs TensorFlow.*pip install -e '\.\[convert\]'"):
+        bench_module.reference("--baseline seed")
+
+
+def test_unreadable_source_is_one_clear_line(tmp_path):
+    result = bench("--source", str(tmp_path / "missing.mp4"))
+    assert result.returncode == 1
+    assert f"video file {tmp_path / 'missing.mp4'} not found" in result.stderr
+    assert "Traceback" not in result.stderr
