@@ -15,7 +15,7 @@ setup(
     # edge.models, so a plain (non-editable) install finds it with importlib.resources;
     # the systemd unit (systemd/) installs as edge.systemd for `fer-edge install-service`.
     package_dir={"edge.models": "models", "edge.systemd": "systemd"},
-    package_data={"edge.models": ["*.tflite", "labels.txt"], "edge": ["config.example.toml"],
+    package_data={"edge.models": ["*.tflite", "labels.txt"], "edge": ["config.example.toml", "static/*"],
                   "edge.systemd": ["*.service", "*.conf"]},
     install_requires=[
         "ai-edge-litert>=1.2",
@@ -27,7 +27,7 @@ setup(
     extras_require={
         "convert": ["tensorflow-cpu>=2.16", "matplotlib>=3.7"],
         "picamera2": ["picamera2>=0.3.17"],
-        "test": ["pytest>=8", "scikit-image>=0.22", "cryptography>=42"],
+        "test": ["pytest>=8", "scikit-image>=0.22", "cryptography>=42", "jinja2>=3"],
     },
     entry_points={"console_scripts": ["fer-edge=edge.cli:main"]},
     classifiers=[

@@ -205,7 +205,9 @@ def cmd_annotate(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     summary = annotate_video(config, Path(args.out), stop)
     # Re-open what we wrote: a writer that silently produced an empty file is caught here.
-    readable = int(cv2.VideoCapture(str(summary.out)).get(cv2.CAP_PROP_FRAME_COUNT))
+    capture = cv2.VideoCapture(str(summary.out))
+    readable = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    capture.release()
     if readable != summary.frames:
         raise EdgeError(f"{summary.out}: wrote {summary.frames} frames but OpenCV reads back {readable}")
     print(f"{summary.out}: {summary.frames} frames at {summary.fps:g} fps, {summary.faces} face boxes, "

@@ -35,6 +35,8 @@ def run_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "mqtt.host": args.mqtt_host, "mqtt.port": args.mqtt_port,
         "mqtt.device_id": args.device_id, "publish.mode": args.publish,
         "log_level": args.log_level,
+        # the preview is served over HTTP, so --preview turns the server on as well
+        "http.preview": args.preview, "http.enabled": args.preview,
     }
 
 
@@ -47,15 +49,32 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = load_config(args.config, run_overrides(args))
     configure_logging(config.log_level)
     notifier = SystemdNotifier.from_environment()
+    health = preview = server = None
+    if config.http.enabled:
+        from edge.http import LoopHealth, build_http_server
+        from edge.preview import PreviewFeed
+        health = LoopHealth()
+        preview = PreviewFeed() if config.http.preview else None
 
     def on_tick(pipeline: Pipeline) -> None:
+        fps = pipeline.fps.rate()
         if pipeline.grabber.camera_up:
-            status = f"{pipeline.fps.rate():.1f} fps, {pipeline.faces_in_view} faces"
+            status = f"{fps:.1f} fps, {pipeline.faces_in_view} faces"
         else:
             status = f"{pipeline.grabber.source.description} is down, reopening"
         notifier.watchdog(status=status)
+        if health is not None:
+            health.update(fps=fps, faces=pipeline.faces_in_view, frames=pipeline.processed,
+                          camera_up=pipeline.grabber.camera_up, mqtt_connected=pipeline.publisher.connected)
+        if preview is not None:
+            preview.update(pipeline.last_frame, pipeline.last_results)
 
     pipeline = build_pipeline(config, on_tick=on_tick)
+    if config.homeassistant.enabled:
+        from edge.homeassistant import HomeAssistantDiscovery
+        HomeAssistantDiscovery.from_config(config, pipeline.publisher).attach()
+    if health is not None:
+        server = build_http_server(config, health=health, preview=preview)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -70,10 +89,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     pipeline.grabber.start()
     try:
         pipeline.publisher.start()
+        if server is not None:
+            server.start()
         notifier.ready(status=f"reading {pipeline.grabber.source.description}")
         pipeline.run(stop)
     finally:
         notifier.stopping()
+        if server is not None:
+            server.stop()
         pipeline.grabber.stop()
         pipeline.publisher.stop(timeout=1.5)
     log.info("stopped after %d frames, %d events", pipeline.processed, pipeline.events_sent)
@@ -134,6 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--loop", action="store_true", default=None,
                      help="start a video file over at its end (soak tests, demos)")
     run.add_argument("--max-frames", type=int)
+    run.add_argument("--preview", action="store_true", default=None,
+                     help="serve the annotated camera view at /preview.mjpg (turns the HTTP server on)")
     run.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
     run.set_defaults(func=cmd_run)
 
@@ -146,8 +171,12 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--model", help="int8 .tflite model (default: the bundled one)")
     predict.set_defaults(func=cmd_predict)
 
+    from edge.annotate import add_annotate_command
+    from edge.homeassistant import add_homeassistant_commands
     from edge.service import add_service_commands
     add_service_commands(sub)
+    add_annotate_command(sub)
+    add_homeassistant_commands(sub)
     return parser
 
 

@@ -93,6 +93,27 @@ class PublishConfig:
 
 
 @dataclass(frozen=True)
+class HttpConfig:
+    """The local HTTP server: upload page, /predict, /healthz and the /preview.mjpg stream."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"  # loopback: the server has no authentication
+    port: int = 8080
+    max_upload_bytes: int = 5_000_000
+    preview: bool = False  # serve the annotated camera view at /preview.mjpg
+
+
+@dataclass(frozen=True)
+class HomeAssistantConfig:
+    """Home Assistant MQTT discovery of the daemon's sensors."""
+
+    enabled: bool = False
+    discovery_prefix: str = "homeassistant"
+    node_id: str = ""  # empty: the device id, with characters discovery refuses replaced by _
+    birth_topic: str = "homeassistant/status"  # Home Assistant's own default
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration of one daemon."""
 
@@ -102,6 +123,8 @@ class Config:
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     publish: PublishConfig = field(default_factory=PublishConfig)
+    http: HttpConfig = field(default_factory=HttpConfig)
+    homeassistant: HomeAssistantConfig = field(default_factory=HomeAssistantConfig)
     log_level: str = "info"
 
     @property
@@ -151,6 +174,15 @@ RULES: dict[str, Rule] = {
     "publish.mode": (lambda v: v in ("every", "change"), "must be 'every' or 'change'"),
     "publish.heartbeat": (lambda v: v > 0, "must be a positive number of seconds"),
     "publish.stats_interval": (lambda v: v > 0, "must be a positive number of seconds"),
+    "http.host": (bool, "must not be empty"),
+    "http.port": (lambda v: 1 <= v <= 65535, "must be a TCP port, 1..65535"),
+    "http.max_upload_bytes": (lambda v: 1024 <= v <= 100_000_000, "must be between 1024 and 100000000"),
+    "homeassistant.discovery_prefix": (lambda v: bool(v) and not set(v) & set("+#") and not v.endswith("/"),
+                                       "must be a non-empty topic without +, # or a trailing /"),
+    "homeassistant.node_id": (lambda v: re.fullmatch(r"[A-Za-z0-9_-]*", v) is not None,
+                              "may only hold letters, digits, _ and -"),
+    "homeassistant.birth_topic": (lambda v: bool(v) and not set(v) & set("+#"),
+                                  "must be a non-empty topic without + or #"),
     "log_level": (lambda v: v in ("debug", "info", "warning", "error"),
                   "must be debug, info, warning or error"),
 }
@@ -165,6 +197,8 @@ def _cross_field_problems(config: Config) -> list[str]:
         problems.append("mqtt.cert_file, mqtt.key_file: a client certificate needs both files")
     if not mqtt.tls and (mqtt.ca_file or mqtt.cert_file or mqtt.tls_insecure):
         problems.append("mqtt.tls: ca_file, cert_file and tls_insecure only apply with tls = true")
+    if config.http.preview and not config.http.enabled:
+        problems.append("http.preview: the preview is served over HTTP; set http.enabled = true too")
     for key in ("ca_file", "cert_file", "key_file", "password_file"):
         path = getattr(mqtt, key)
         if path and not Path(path).is_file():

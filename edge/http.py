@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_UPLOAD = 5_000_000
-# A body this far over the limit is not read to the end: the connection is just closed.
+# A declared body larger than this is not even read before the 413: the connection is closed.
 DRAIN_LIMIT = 64 * 1024 * 1024
 BOUNDARY = "fer-edge-frame"
 HEALTH_KEYS = ("camera_up", "mqtt_connected", "loop_running")

@@ -14,10 +14,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from edge.classifier import TFLiteExpressionClassifier
+from edge.classifier import Expression, TFLiteExpressionClassifier
 from edge.config import Config
 from edge.events import EventPolicy, make_event
-from edge.faces import FaceTracker, HaarFaceDetector, crop_face
+from edge.faces import FaceTracker, HaarFaceDetector, Track, crop_face
 from edge.publisher import MqttPublisher, MqttSettings
 from edge.sources import Frame, FrameGrabber, open_source, to_gray
 from edge.stats import RateMeter, StageTimes
@@ -50,6 +50,10 @@ class Pipeline:
         self.events_sent = 0
         self.faces_in_view = 0
         self.started = time.monotonic()
+        # The last processed frame and each live track's smoothed expression on it, for the
+        # annotated video, the preview stream and the dominant emotion in stats.
+        self.last_frame: Frame | None = None
+        self.last_results: list[tuple[Track, Expression]] = []
 
     def process(self, frame: Frame) -> list[dict[str, Any]]:
         """Detect, track and classify one frame; return the events due for it."""
@@ -59,10 +63,12 @@ class Pipeline:
             faces = self.detector.detect(gray) if run_detector else None
         tracks = self.tracker.update(faces)
         events = []
+        results = []
         with self.times.time("classify"):
             for track in tracks:
                 probabilities = self.classifier.probabilities(crop_face(gray, track.box))
                 expression = self.classifier.to_expression(track.smooth(probabilities))
+                results.append((track, expression))
                 reason = self.policy.reason(track.id, expression.label, frame.timestamp)
                 if reason:
                     events.append(make_event(ts=frame.timestamp, device_id=self.device_id,
@@ -70,6 +76,7 @@ class Pipeline:
                                              expression=expression, reason=reason))
         self.policy.forget_all_but(track.id for track in tracks)
         self.faces_in_view = len(tracks)
+        self.last_frame, self.last_results = frame, results
         self.processed += 1
         self.fps.tick()
         return events
@@ -77,6 +84,8 @@ class Pipeline:
     def stats(self) -> dict[str, Any]:
         """The payload of the stats topic."""
         grabber = self.grabber
+        # The dominant face is the largest, i.e. usually the nearest to the camera.
+        dominant = max(self.last_results, key=lambda r: r[0].box[2] * r[0].box[3], default=None)
         return {
             "ts": round(time.time(), 3),
             "device_id": self.device_id,
@@ -88,6 +97,8 @@ class Pipeline:
             "bad_frames": grabber.bad_frames,
             "camera_up": grabber.camera_up,
             "faces": self.faces_in_view,
+            "emotion": dominant[1].label if dominant else None,
+            "confidence": round(dominant[1].confidence, 4) if dominant else None,
             "events": self.events_sent,
             "mqtt_connected": bool(self.publisher and self.publisher.connected),
             "mqtt_dropped": self.publisher.dropped_messages if self.publisher else 0,

@@ -9,6 +9,7 @@ import operator
 import ssl
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, NamedTuple
 
@@ -55,6 +56,7 @@ class MqttSettings:
     queue_size: int = 1000  # messages kept while the broker is away; beyond, the oldest go
     reconnect_min_delay: float = 1.0
     reconnect_max_delay: float = 30.0
+    announce: bool = True  # False: no status topic, no last will (one-shot tools beside the daemon)
 
     @property
     def effective_client_id(self) -> str:
@@ -97,6 +99,8 @@ class MqttPublisher:
         self._dropped = 0
         self._failed_attempts = self._handshake_drops = 0  # touched by paho's thread only
         self._started = self._stopped = False
+        self._subscriptions: dict[str, int] = {}  # topic filter -> QoS, renewed on every connect
+        self._connect_callbacks: list[Callable[[], None]] = []
         self._client = client or mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=settings.effective_client_id, protocol=mqtt.MQTTv311)
         self._client.on_connect = self._on_connect
@@ -129,7 +133,8 @@ class MqttPublisher:
         if self._started:
             return
         s, c = self._settings, self._client
-        c.will_set(self.status_topic, OFFLINE, qos=1, retain=True)
+        if s.announce:
+            c.will_set(self.status_topic, OFFLINE, qos=1, retain=True)
         if s.username is not None:
             c.username_pw_set(s.username, s.password)
         if s.tls:
@@ -180,13 +185,25 @@ class MqttPublisher:
             log.warning("MQTT queue full: dropped the oldest message (%d so far)", dropped)
         self._drain()
 
+    def subscribe(self, topic: str, callback: Callable[[bytes], None], *, qos: int = 1) -> None:
+        """Call ``callback(payload)`` on paho's thread for each message on ``topic``, across reconnects."""
+        self._client.message_callback_add(topic, lambda _c, _u, msg: _call_safely(callback, msg.payload))
+        self._subscriptions[topic] = qos
+        if self._connected:
+            self._client.subscribe(topic, qos)
+
+    def add_connect_callback(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` on paho's thread after every accepted connection, once "online" is out."""
+        self._connect_callbacks.append(callback)
+
     def stop(self, timeout: float = 2.0) -> None:
         """Publish retained "offline", wait up to `timeout` for acknowledgements, disconnect."""
         if not self._started or self._stopped:
             return
         self._stopped = True
-        # Queued behind the pending events, so no event follows the "offline".
-        self.publish(self.status_topic, OFFLINE, qos=1, retain=True)
+        if self._settings.announce:
+            # Queued behind the pending events, so no event follows the "offline".
+            self.publish(self.status_topic, OFFLINE, qos=1, retain=True)
         with self._changed:
             # Without a connection nothing can be acknowledged: no point waiting.
             if not self._changed.wait_for(lambda: not self._connected or self._all_acknowledged(), timeout):
@@ -246,10 +263,16 @@ class MqttPublisher:
         self._failed_attempts = self._handshake_drops = 0
         # On every connect (a broker restarted without persistence has forgotten it),
         # and before `connected` lets anything else out.
-        client.publish(self.status_topic, ONLINE, qos=1, retain=True)
+        if s.announce:
+            client.publish(self.status_topic, ONLINE, qos=1, retain=True)
         with self._lock:
             self._connected = self._resending = True
         self._drain()
+        # A clean session forgets subscriptions, and a broker restart forgets retained messages.
+        for topic, qos in self._subscriptions.items():
+            client.subscribe(topic, qos)
+        for callback in self._connect_callbacks:
+            _call_safely(callback)
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
         s = self._settings
@@ -292,6 +315,14 @@ class MqttPublisher:
             self._changed.notify_all()
         # Ends paho's reconnect loop: retrying cannot fix credentials or certificates.
         self._client.disconnect()
+
+
+def _call_safely(callback: Callable[..., None], *args: Any) -> None:
+    # An exception escaping a paho callback would end paho's network thread.
+    try:
+        callback(*args)
+    except Exception:
+        log.exception("MQTT callback %r failed", callback)
 
 
 def _dumps(obj: dict[str, Any]) -> str:

@@ -38,7 +38,8 @@ def rss_mib(pid: int) -> float:
 
 def main() -> int:
     """Run the soak and print the figures."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--source", required=True, help="a video file (looped)")
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--interval", type=float, default=10.0, help="seconds between samples")

@@ -25,6 +25,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.config import load_config
 from edge.demo import make_face_video
+from edge.errors import ConfigError
 from edge.homeassistant import SENSORS, HomeAssistantDiscovery, discovery_configs, discovery_node_id
 from edge.pipeline import build_pipeline
 from edge.publisher import MqttPublisher, MqttSettings
@@ -122,6 +123,18 @@ def test_configs_follow_home_assistants_schema_and_the_daemons_topics() -> None:
 def test_node_ids_drop_characters_discovery_refuses() -> None:
     assert discovery_node_id("kitchen.pi 4") == "kitchen_pi_4"
     assert discovery_node_id("Door-Cam_2") == "Door-Cam_2"
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"homeassistant.node_id": "kitchen.pi"}, "homeassistant.node_id: 'kitchen.pi' may only hold letters, "
+                                              "digits, _ and -"),
+    ({"homeassistant.discovery_prefix": "ha/#"}, "homeassistant.discovery_prefix: 'ha/#' must be a non-empty "
+                                                 "topic without +, # or a trailing /"),
+])
+def test_bad_homeassistant_settings_are_config_errors(overrides: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_config(None, overrides, environ={})
+    assert error.value.problems == [message]
 
 
 def test_value_templates_read_the_stats_of_a_real_run(tmp_path: Path) -> None:

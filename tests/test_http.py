@@ -27,9 +27,11 @@ import pytest
 
 from edge.annotate import EMOTION_COLOURS
 from edge.classifier import Expression, TFLiteExpressionClassifier
+from edge.config import load_config
 from edge.demo import astronaut_bgr
+from edge.errors import ConfigError, EdgeError
 from edge.faces import HaarFaceDetector
-from edge.http import FacePredictor, LocalHttpServer, LoopHealth
+from edge.http import FacePredictor, LocalHttpServer, LoopHealth, build_http_server
 from edge.preview import PreviewFeed, TrackSnapshot
 from edge.sources import Frame
 
@@ -215,6 +217,25 @@ def test_preview_streams_annotated_jpeg_parts(predictor: FacePredictor) -> None:
     finally:
         stop.set()
         server.stop()
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"http.preview": True}, "http.preview: the preview is served over HTTP; set http.enabled = true too"),
+    ({"http.port": 0}, "http.port: 0 must be a TCP port, 1..65535"),
+    ({"http.max_upload_bytes": 10}, "http.max_upload_bytes: 10 must be between 1024 and 100000000"),
+    ({"http.host": ""}, "http.host: '' must not be empty"),
+])
+def test_bad_http_settings_are_config_errors(overrides: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_config(None, overrides, environ={})
+    assert error.value.problems == [message]
+
+
+def test_a_taken_port_is_a_clear_error(server: LocalHttpServer) -> None:
+    config = load_config(None, {"http.enabled": True, "http.port": server.server_address[1]}, environ={})
+    with pytest.raises(EdgeError, match=rf"http: cannot listen on 127.0.0.1:{config.http.port} "
+                                        r"\(Address already in use\); choose another http.port"):
+        build_http_server(config)
 
 
 class Chromium:
