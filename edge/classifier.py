@@ -136,9 +136,9 @@ class TFLiteExpressionClassifier:
         # int8 rounding leaves the softmax a little off 1; the event contract promises exactly 1
         return scores / total if total > 0 else np.full(len(scores), 1 / len(scores), np.float32)
 
-    def to_expression(self, probabilities: np.ndarray) -> Expression:
-        """Name the winning label of a probability vector."""
-        best = int(np.argmax(probabilities))
+    def to_expression(self, probabilities: np.ndarray, top: int | None = None) -> Expression:
+        """Name the top label of a probability vector (``top``, or the highest score)."""
+        best = int(np.argmax(probabilities)) if top is None else top
         return Expression(self.labels[best], float(probabilities[best]),
                           {label: float(p) for label, p in zip(self.labels, probabilities, strict=False)})
 

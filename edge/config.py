@@ -58,7 +58,8 @@ class ModelConfig:
 class TrackingConfig:
     """Face tracks across frames and the smoothing of their scores."""
 
-    smoothing: float = 0.5  # weight of the newest scores in the moving average; 1 = none
+    smoothing: float = 0.3  # weight of the newest scores in the moving average; 1 = none
+    hysteresis: float = 0.1  # a new emotion must beat the current one by this much
     max_missed: int = 5  # detections a track may miss before it ends
     iou_threshold: float = 0.3
 
@@ -161,6 +162,7 @@ RULES: dict[str, Rule] = {
     "detector.downscale_width": (lambda v: v == 0 or v >= 80, "must be 0 (off) or at least 80"),
     "detector.detect_every": (lambda v: 1 <= v <= 100, "must be between 1 and 100"),
     "tracking.smoothing": (lambda v: 0 < v <= 1, "must be above 0 and at most 1"),
+    "tracking.hysteresis": (lambda v: 0 <= v < 1, "must be at least 0 and below 1"),
     "tracking.max_missed": (lambda v: v >= 0, "must be zero or more"),
     "tracking.iou_threshold": (lambda v: 0 < v < 1, "must be between 0 and 1"),
     "mqtt.host": (bool, "must not be empty"),

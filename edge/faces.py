@@ -145,13 +145,21 @@ def crop_face(gray: np.ndarray, face: Face | Box, size: int = 48, margin: float 
 
 
 class ScoreSmoother:
-    """Exponential moving average of a probability vector; the result always sums to 1."""
+    """Exponential moving average of a probability vector, and a top label with hysteresis.
 
-    def __init__(self, alpha: float = 0.5):
+    The top label changes only when another label's smoothed score beats it by more than
+    ``margin``: two near-equal scores would otherwise flip the label every few frames.
+    """
+
+    def __init__(self, alpha: float = 0.5, margin: float = 0.0):
         if not 0.0 < alpha <= 1.0:
             raise ValueError(f"smoothing alpha must be in (0, 1], got {alpha}")
+        if not 0.0 <= margin < 1.0:
+            raise ValueError(f"hysteresis margin must be in [0, 1), got {margin}")
         self.alpha = alpha
+        self.margin = margin
         self.value: np.ndarray | None = None
+        self._top: int | None = None
 
     def update(self, probabilities: np.ndarray) -> np.ndarray:
         """Blend in a new probability vector and return the smoothed one."""
@@ -160,12 +168,15 @@ class ScoreSmoother:
         # Renormalize so rounding drift or unnormalized input cannot leak into published scores.
         total = blended.sum()
         self.value = blended / total if total > 0 else blended.copy()
+        best = int(np.argmax(self.value))
+        if self._top is None or self.value[best] - self.value[self._top] > self.margin:
+            self._top = best
         return self.value.copy()
 
     @property
     def top(self) -> int | None:
-        """Index of the smoothed top label, None before the first update."""
-        return None if self.value is None else int(np.argmax(self.value))
+        """Index of the current top label (with hysteresis), None before the first update."""
+        return self._top
 
 
 @dataclass(eq=False)
@@ -200,15 +211,17 @@ def iou(a: Box, b: Box) -> float:
 class FaceTracker:
     """Greedy IoU matching of detections to tracks, giving faces ids that stay put."""
 
-    def __init__(self, iou_threshold: float = 0.3, max_missed: int = 5, smoothing: float = 0.5):
+    def __init__(self, iou_threshold: float = 0.3, max_missed: int = 5, smoothing: float = 0.5,
+                 hysteresis: float = 0.0):
         # max_missed is the number of consecutive detection runs (not frames) a track may miss;
         # 5 bridges the longest gap measured on fer_woman2.mp4 (3 frames) with room to spare.
         if max_missed < 0:
             raise ValueError(f"max_missed must be >= 0, got {max_missed}")
-        ScoreSmoother(smoothing)  # fail now, not at the first new face
+        ScoreSmoother(smoothing, hysteresis)  # fail now, not at the first new face
         self.iou_threshold = iou_threshold
         self.max_missed = max_missed
         self.smoothing = smoothing
+        self.hysteresis = hysteresis
         self.tracks: list[Track] = []
         self._ids = itertools.count(1)
 
@@ -236,7 +249,7 @@ class FaceTracker:
         self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
         for fi, face in enumerate(faces):
             if fi not in used_faces:
-                track = Track(next(self._ids), face, ScoreSmoother(self.smoothing))
+                track = Track(next(self._ids), face, ScoreSmoother(self.smoothing, self.hysteresis))
                 self.tracks.append(track)
                 log.debug("new face track %d at %s", track.id, face.box)
         return list(self.tracks)

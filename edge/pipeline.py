@@ -67,7 +67,8 @@ class Pipeline:
         with self.times.time("classify"):
             for track in tracks:
                 probabilities = self.classifier.probabilities(crop_face(gray, track.box))
-                expression = self.classifier.to_expression(track.smooth(probabilities))
+                smoothed = track.smooth(probabilities)
+                expression = self.classifier.to_expression(smoothed, track.smoother.top)
                 results.append((track, expression))
                 reason = self.policy.reason(track.id, expression.label, frame.timestamp)
                 if reason:
@@ -169,7 +170,7 @@ def build_pipeline(config: Config, *, publish: bool = True,
         grabber=grabber,
         detector=HaarFaceDetector(config.detector),
         tracker=FaceTracker(iou_threshold=tracking.iou_threshold, max_missed=tracking.max_missed,
-                            smoothing=tracking.smoothing),
+                            smoothing=tracking.smoothing, hysteresis=tracking.hysteresis),
         classifier=classifier,
         publisher=MqttPublisher(mqtt_settings(config)) if publish else None,
         policy=EventPolicy(config.publish.mode, config.publish.heartbeat),

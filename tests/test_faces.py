@@ -216,3 +216,13 @@ def test_bad_smoothing_is_rejected(alpha: float) -> None:
         ScoreSmoother(alpha)
     with pytest.raises(ValueError, match="alpha must be in"):
         FaceTracker(smoothing=alpha)
+
+
+def test_hysteresis_keeps_the_label_until_another_clearly_wins():
+    smoother = ScoreSmoother(alpha=1.0, margin=0.1)
+    smoother.update(np.array([0.6, 0.4]))
+    assert smoother.top == 0
+    smoother.update(np.array([0.46, 0.54]))  # ahead by 0.08: not enough
+    assert smoother.top == 0
+    smoother.update(np.array([0.40, 0.60]))  # ahead by 0.2
+    assert smoother.top == 1
