@@ -6,12 +6,12 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: demo test mosquitto clean
+.PHONY: demo test mosquitto test-tools clean
 
 demo: $(VENV)/.installed mosquitto
 	$(BIN)/python -m edge.demo
 
-test: $(VENV)/.installed mosquitto
+test: $(VENV)/.installed mosquitto test-tools
 	$(BIN)/python -m pytest
 
 # The venv holds the device package, the host-side model tools and the test tools.
@@ -25,6 +25,12 @@ $(VENV)/.installed: setup.py
 mosquitto:
 	@command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || \
 		{ $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq mosquitto; }
+
+# What the tests use beyond the broker: Chromium for the upload page, systemd-analyze for the
+# unit's verify and exposure checks.
+test-tools:
+	@{ command -v chromium >/dev/null && command -v systemd-analyze >/dev/null; } || \
+		{ $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium systemd; }
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
