@@ -31,6 +31,7 @@ SAMPLES = 1_000_000  # keep every sample: StageTimes' default window is the daem
 SEED_HAAR = HaarSettings(scale_factor=1.3, min_neighbors=5, min_size=CASCADE_WINDOW,
                          downscale_width=0, equalize=False)
 Handler = Callable[[Frame], int]  # one frame's work; returns the faces classified in it
+SourceFactory = Callable[[], FrameSource]  # a new, unopened source of the same frames each call
 
 
 class ReplaySource:
@@ -63,7 +64,7 @@ class Loop:
         self.name, self.source, self.handle, self.times = name, source, handle, times
         self.limit, self.size = limit, size  # size: resize each frame to (width, height) first
         self.frames = self.faces = self.with_face = self.pass_frames = 0
-        self.wall = self.decode = 0.0
+        self.wall = self.decode = self.cpu = 0.0  # cpu: process CPU seconds, all threads
         self.passes: list[float] = []  # wall seconds of each finished pass
         self.shape: tuple[int, ...] = ()
         self.counter: _HitCounter | None = None  # the daemon's loops count their detection hits
@@ -72,7 +73,7 @@ class Loop:
 
     def step(self, count: int) -> int:
         """Process up to ``count`` more frames of this pass; return how many."""
-        start, done = time.perf_counter(), 0
+        start, cpu, done = time.perf_counter(), time.process_time(), 0
         while done < count and not self.done:
             t0 = time.perf_counter()
             image = None if self.limit and self.pass_frames >= self.limit else self.source.read()
@@ -89,8 +90,8 @@ class Loop:
             faces = self.handle(Frame(self.frames, time.time(), gray))
             self.frames, self.pass_frames, done = self.frames + 1, self.pass_frames + 1, done + 1
             self.faces, self.with_face = self.faces + faces, self.with_face + (faces > 0)
-        elapsed = time.perf_counter() - start
-        self.wall += elapsed
+        self.wall += time.perf_counter() - start
+        self.cpu += time.process_time() - cpu
         if self.done:
             self.source.close()
             self.passes.append(self.wall - sum(self.passes))
@@ -106,6 +107,8 @@ class Loop:
         frames = max(self.frames, 1)
         result = {"frames": self.frames, "fps": round(self.frames / max(self.wall, 1e-9), 2),
                   "ms_per_frame": round(1000 * self.wall / frames, 3),
+                  # the CPU a frame took, whatever else ran: steadier than wall time on a busy host
+                  "cpu_ms_per_frame": round(1000 * self.cpu / frames, 3),
                   "faces_per_frame": round(self.faces / frames, 3),
                   "recall": round(self.with_face / frames, 4), "stages": self.times.summary()}
         if self.counter and self.counter.runs:
@@ -181,13 +184,17 @@ def seed_loop(source: FrameSource, predict: Callable[[np.ndarray], Any], limit: 
 
 def alternate(loops: list[Loop], repeat: int, phase: str) -> None:
     """Run the loops in turns of CHUNK frames to the end, ``repeat`` times (ABAB...)."""
-    progress = Progress(phase)
+    progress, turn = Progress(phase), 0
     for round_ in range(repeat):
         if round_:
             for loop in loops:
                 loop.restart()
         while not all(loop.done for loop in loops):
-            progress.add(sum(loop.step(CHUNK) for loop in loops if not loop.done))
+            # rotate who goes first: a loop that always ran right after the same one would
+            # inherit its cache state and its place in the other processes' schedule
+            first = turn % len(loops)
+            progress.add(sum(loop.step(CHUNK) for loop in loops[first:] + loops[:first] if not loop.done))
+            turn += 1
     progress.end()
 
 
@@ -214,7 +221,7 @@ class Progress:
             print(" " * 60, end="\r", file=sys.stderr, flush=True)
 
 
-def source_factory(config: Config, limit: int) -> Callable[[], FrameSource]:
+def source_factory(config: Config, limit: int) -> SourceFactory:
     """New sources that yield the same frames: a file reopened, a live source's first frames replayed."""
     s = config.source
     source = open_source(s.spec, width=s.width, height=s.height, fps=s.fps)

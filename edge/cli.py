@@ -172,10 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
     predict.set_defaults(func=cmd_predict)
 
     from edge.annotate import add_annotate_command
+    from edge.bench import add_bench_command
     from edge.homeassistant import add_homeassistant_commands
     from edge.service import add_service_commands
     add_service_commands(sub)
     add_annotate_command(sub)
+    add_bench_command(sub)
     add_homeassistant_commands(sub)
     return parser
 

@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from edge.demo import make_face_video
@@ -54,7 +56,7 @@ def test_json_has_fps_stages_recall_and_settings(face_video):
     # the tracker bridges the few frames where Haar misses the drifting face
     assert report["recall"] == 1.0 and 0.5 < report["detect_recall"] <= 1.0
     assert report["faces_per_frame"] >= 1.0
-    assert report["cpu_s"] > 0 and report["peak_rss_kib"] > 10_000
+    assert report["cpu_s"] > 0 and report["cpu_ms_per_frame"] > 0 and report["peak_rss_kib"] > 10_000
     settings = report["settings"]
     assert settings["model"].endswith("fer_edge_int8.tflite") and settings["threads"] == 1
     assert {"scale_factor", "min_neighbors", "min_size", "downscale_width", "detect_every",
@@ -94,7 +96,7 @@ def test_baseline_seed_and_float_conversion(face_video):
     assert baseline["seed"]["frames"] == baseline["ours"]["frames"] == 12  # two passes of 6
     check_stages(baseline["seed"]["stages"], ("capture", "detect", "classify", "classify_face"))
     assert baseline["seed"]["recall"] == 1.0 and baseline["ours"]["recall"] == 1.0
-    assert baseline["ratio"] > 0 and len(baseline["ratios"]) == 2
+    assert baseline["ratio"] > 0 and len(baseline["ratios"]) == 2 and baseline["cpu_ratio"] > 0
     assert baseline["seed_settings"]["haar"]["scale_factor"] == 1.3
     assert report["compare"]["float_model"].endswith("fer_edge_float.tflite")
     assert report["compare"]["float"]["recall"] == 1.0
@@ -106,6 +108,18 @@ def test_missing_tensorflow_says_what_to_install(monkeypatch):
     monkeypatch.setattr(bench_module.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(EdgeError, match=r"--baseline seed needs TensorFlow.*pip install -e '\.\[convert\]'"):
         bench_module.reference("--baseline seed")
+
+
+def test_comparing_classifiers_on_a_clip_without_faces_says_so(tmp_path):
+    video = tmp_path / "empty_room.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 15, (320, 240))
+    for _ in range(3):
+        writer.write(np.full((240, 320, 3), 90, np.uint8))
+    writer.release()
+    result = bench("--source", str(video), "--compare", "--float-model",
+                   str(ROOT / "models" / "fer_edge_int8.tflite"))
+    assert result.returncode == 1
+    assert "found no face in 3 frames" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_unreadable_source_is_one_clear_line(tmp_path):
