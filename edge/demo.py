@@ -11,6 +11,7 @@ arrives. The broker is stopped by PID at the end.
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -82,9 +83,12 @@ def main(argv: list[str] | None = None) -> int:
             viewer.connect(broker.host, broker.port)
             viewer.subscribe("fer-edge/demo/#", qos=1)
             viewer.loop_start()
+            # Heartbeats and stats every 2 s, so a short clip shows each kind of message.
+            env = {**os.environ, "FER_EDGE_PUBLISH__HEARTBEAT": "2", "FER_EDGE_PUBLISH__STATS_INTERVAL": "2"}
             daemon = subprocess.run([sys.executable, "-m", "edge", "run", "--source", source,
                                      "--mqtt-host", broker.host, "--mqtt-port", str(broker.port),
-                                     "--device-id", "demo", "--publish", args.publish, "--realtime"])
+                                     "--device-id", "demo", "--publish", args.publish, "--realtime"],
+                                    env=env)
             offline.wait(timeout=5)  # the daemon's last word, before the viewer goes
         finally:
             viewer.loop_stop()
