@@ -61,7 +61,10 @@ class Pipeline:
         with self.times.time("detect"):
             run_detector = self.processed % self.detect_every == 0
             faces = self.detector.detect(gray) if run_detector else None
-        tracks = self.tracker.update(faces)
+        # A track the last detection missed is kept for a few runs in case the face comes
+        # back, but its box is stale: classifying it would describe the background.
+        live = self.tracker.update(faces)
+        tracks = [track for track in live if track.missed == 0]
         events = []
         results = []
         with self.times.time("classify"):
@@ -75,7 +78,7 @@ class Pipeline:
                     events.append(make_event(ts=frame.timestamp, device_id=self.device_id,
                                              frame=frame.index, face_id=track.id, box=track.box,
                                              expression=expression, reason=reason))
-        self.policy.forget_all_but(track.id for track in tracks)
+        self.policy.forget_all_but(track.id for track in live)
         self.faces_in_view = len(tracks)
         self.last_frame, self.last_results = frame, results
         self.processed += 1
