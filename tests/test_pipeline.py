@@ -1,0 +1,62 @@
+"""Pipeline.process with a scripted detector: which faces are classified and which events go out."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edge.classifier import TFLiteExpressionClassifier
+from edge.events import EventPolicy
+from edge.faces import Face, FaceTracker
+from edge.pipeline import Pipeline
+from edge.sources import Frame
+
+
+class ScriptedDetector:
+    """Returns the given face lists in turn, one per detection run."""
+
+    def __init__(self, *runs: list[Face]):
+        self.runs = list(runs)
+        self.calls = 0
+
+    def detect(self, gray: np.ndarray) -> list[Face]:
+        self.calls += 1
+        return self.runs.pop(0)
+
+
+def make_pipeline(detector: ScriptedDetector, detect_every: int = 1, mode: str = "every") -> Pipeline:
+    return Pipeline(device_id="unit", grabber=None, detector=detector,
+                    tracker=FaceTracker(max_missed=2), classifier=TFLiteExpressionClassifier(),
+                    publisher=None, policy=EventPolicy(mode, heartbeat=60), detect_every=detect_every)
+
+
+def frame(index: int) -> Frame:
+    rng = np.random.default_rng(index)
+    return Frame(index, 100.0 + index, rng.integers(0, 255, (240, 320), dtype=np.uint8))
+
+
+FACE = Face((100, 60, 80, 80))
+
+
+def test_a_face_missed_by_detection_is_not_classified_but_keeps_its_track():
+    pipeline = make_pipeline(ScriptedDetector([FACE], [], [FACE]))
+    first, missed, back = (pipeline.process(frame(i)) for i in range(3))
+    assert [e["face_id"] for e in first] == [1] and missed == [] and pipeline.faces_in_view == 1
+    assert [e["face_id"] for e in back] == [1]  # the same track, not a new face
+
+
+def test_detection_every_third_frame_carries_the_boxes_between():
+    detector = ScriptedDetector([FACE], [FACE])
+    pipeline = make_pipeline(detector, detect_every=3)
+    events = [pipeline.process(frame(i)) for i in range(4)]
+    assert detector.calls == 2  # frames 0 and 3
+    assert [len(e) for e in events] == [1, 1, 1, 1]
+    assert all(e[0]["box"] == [100, 60, 80, 80] for e in events)
+
+
+def test_change_mode_sends_the_first_event_only_for_a_steady_face():
+    pipeline = make_pipeline(ScriptedDetector(*[[FACE]] * 3), mode="change")
+    still = np.full((240, 320), 128, np.uint8)
+    events = [pipeline.process(Frame(i, 100.0 + i, still)) for i in range(3)]
+    assert [len(e) for e in events] == [1, 0, 0] and events[0][0]["reason"] == "new"
+    track, expression = pipeline.last_results[0]
+    assert track.id == 1 and abs(sum(expression.scores.values()) - 1) < 1e-6
