@@ -30,19 +30,27 @@ def predict_tflite(model_path: str | Path, images: np.ndarray, threads: int = 1)
     return np.stack([classifier.probabilities(face) for face in images])
 
 
-def predict_keras(model_path: str | Path, images: np.ndarray) -> np.ndarray:
-    """(N, 7) probabilities from a Keras model taking raw 0..255 pixels."""
+def predict_keras(model_path: str | Path, images: np.ndarray, mirror_average: bool = False) -> np.ndarray:
+    """(N, 7) probabilities from a Keras model taking raw 0..255 pixels.
+
+    ``mirror_average`` averages each face's scores with its mirror image's, as the shipped
+    int8 model does inside its graph (convert.model.with_mirror_average).
+    """
     import keras
 
     model = keras.models.load_model(model_path)
-    return model.predict(images[..., None].astype(np.float32), batch_size=256, verbose=0)
+    x = images[..., None].astype(np.float32)
+    scores = model.predict(x, batch_size=256, verbose=0)
+    if mirror_average:
+        scores = (scores + model.predict(x[:, :, ::-1], batch_size=256, verbose=0)) / 2
+    return scores
 
 
-def predict(model_path: str | Path, images: np.ndarray) -> np.ndarray:
+def predict(model_path: str | Path, images: np.ndarray, mirror_average: bool = False) -> np.ndarray:
     """Dispatch on the file type: .tflite through LiteRT, anything else through Keras."""
     if Path(model_path).suffix == ".tflite":
         return predict_tflite(model_path, images)
-    return predict_keras(model_path, images)
+    return predict_keras(model_path, images, mirror_average)
 
 
 def report(labels: np.ndarray, predicted: np.ndarray) -> dict:
@@ -108,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--split", default="PrivateTest")
     p.add_argument("--json", type=Path, help="write the report here")
     p.add_argument("--confusion", type=Path, help="write the confusion-matrix PNG here")
+    p.add_argument("--mirror-average", action="store_true",
+                   help="Keras models: average each face with its mirror image (as the int8 model does)")
     args = p.parse_args(argv)
     try:
         split = load(args.data, args.split)
@@ -117,8 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(args.model).is_file():
         print(f"error: model {args.model} not found", file=sys.stderr)
         return 2
-    result = {"model": str(args.model), "split": split.name,
-              **report(split.labels, predict(args.model, split.images).argmax(axis=1))}
+    name = f"{args.model} (mirror-averaged)" if args.mirror_average else str(args.model)
+    scores = predict(args.model, split.images, args.mirror_average)
+    result = {"model": name, "split": split.name, **report(split.labels, scores.argmax(axis=1))}
     print(format_report(result))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")

@@ -3,8 +3,9 @@
     python -m convert.quantize runs/main/model.keras --data ../shared/data/fer2013.npz \
         --out models/fer_edge_int8.tflite
 
-The output takes uint8 [1, 48, 48, 1] raw pixels and returns 7 uint8 scores. The conversion
-fails (exit 1, nothing written) if any op is left in float, or if int8 accuracy on the gate
+The output takes uint8 [1, 48, 48, 1] raw pixels and returns 7 uint8 scores, averaged inside
+the graph over the face and its mirror image (--no-mirror-average for the plain network; the
+float model it is compared with is averaged the same way). The conversion fails (exit 1, nothing written) if any op is left in float, or if int8 accuracy on the gate
 split falls more than --max-drop points below the float model's.
 """
 
@@ -38,12 +39,16 @@ def representative_faces(data: str | Path, count: int, seed: int) -> np.ndarray:
     return split.images[rng.permutation(rows)]
 
 
-def convert(model_path: str | Path, faces: np.ndarray) -> bytes:
+def convert(model_path: str | Path, faces: np.ndarray, mirror_average: bool = True) -> bytes:
     """Full-integer conversion: uint8 input and output, int8 builtins only."""
     import keras
     import tensorflow as tf
 
+    from convert.model import with_mirror_average
+
     model = keras.models.load_model(model_path)
+    if mirror_average:
+        model = with_mirror_average(model)
 
     def calibration():
         for face in faces:
@@ -74,19 +79,21 @@ def float_ops(tflite_path: str | Path) -> list[str]:
 
 
 def quantize(model_path: Path, data: str | Path, out: Path, gate_split: str = "PrivateTest",
-             max_drop: float = 1.0, calibration_faces: int = 1000, seed: int = 0) -> dict:
+             max_drop: float = 1.0, calibration_faces: int = 1000, seed: int = 0,
+             mirror_average: bool = True) -> dict:
     """Convert, check for float ops and the accuracy drop, then write ``out``."""
     faces = representative_faces(data, calibration_faces, seed)
     with tempfile.TemporaryDirectory() as tmp:
         candidate = Path(tmp) / out.name
-        candidate.write_bytes(convert(model_path, faces))
+        candidate.write_bytes(convert(model_path, faces, mirror_average))
         leftovers = float_ops(candidate)
         if leftovers:
             raise QuantizationError(
                 f"the int8 model still has float ops: {', '.join(sorted(set(leftovers)))}; "
                 "replace those layers with ones that have int8 builtins")
         split = load(data, gate_split)
-        float_acc = float(np.mean(predict_keras(model_path, split.images).argmax(1) == split.labels))
+        float_scores = predict_keras(model_path, split.images, mirror_average)
+        float_acc = float(np.mean(float_scores.argmax(1) == split.labels))
         int8_acc = float(np.mean(predict_tflite(candidate, split.images).argmax(1) == split.labels))
         drop = 100 * (float_acc - int8_acc)
         if drop > max_drop:
@@ -110,13 +117,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--gate-split", default="PrivateTest", help="split on which float and int8 are compared")
     p.add_argument("--max-drop", type=float, default=1.0, help="largest accuracy loss allowed, in points")
     p.add_argument("--calibration-faces", type=int, default=1000)
+    p.add_argument("--no-mirror-average", dest="mirror_average", action="store_false",
+                   help="export the plain network, without averaging each face with its mirror")
     args = p.parse_args(argv)
     if not args.model.is_file():
         print(f"error: model {args.model} not found; train one with python -m convert.train", file=sys.stderr)
         return 2
     try:
         result = quantize(args.model, args.data, args.out, args.gate_split, args.max_drop,
-                          args.calibration_faces)
+                          args.calibration_faces, mirror_average=args.mirror_average)
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
