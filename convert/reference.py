@@ -22,7 +22,10 @@ def float_tflite(keras_path: str | Path, out_dir: str | Path) -> Path:
     import keras
     import tensorflow as tf
 
-    model = keras.models.load_model(keras_path)
+    from convert.model import with_mirror_average
+
+    # the same graph as the shipped int8 model (mirror-averaged), only in float32
+    model = with_mirror_average(keras.models.load_model(keras_path))
     # A cast in front keeps the daemon's input contract (uint8 [1, 48, 48, 1]), so the bench
     # runs the float model through the same TFLiteExpressionClassifier as the int8 one.
     pixels = keras.Input((48, 48, 1), batch_size=1, dtype="uint8", name="pixels")
