@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from mqtt_helpers import topic_is
 
+from edge.broker import free_port
 from edge.demo import make_face_video
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -158,3 +159,68 @@ def test_right_credentials_from_the_credentials_directory(mosquitto_factory, mqt
                      env={"CREDENTIALS_DIRECTORY": str(tmp_path), "FER_EDGE_MQTT__USERNAME": "camera"})
     assert daemon.wait() == 0, daemon.log
     assert collector.wait_for(topic_is("fer-edge/test/emotion")).json()["frame"] == 0
+
+
+class MjpegCamera:
+    """A network camera on loopback: the astronaut as an MJPEG stream that can be unplugged."""
+
+    def __init__(self):
+        import cv2
+
+        from edge.demo import astronaut_bgr
+
+        self.jpeg = cv2.imencode(".jpg", cv2.resize(astronaut_bgr(), (320, 320)))[1].tobytes()
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/camera.mjpg"
+        self.server = None
+
+    def plug_in(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        camera, server_stopped = self, threading.Event()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+                self.end_headers()
+                while not server_stopped.wait(1 / 15):  # 15 frames a second until unplugged
+                    try:
+                        header = f"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {len(camera.jpeg)}"
+                        self.wfile.write(header.encode() + b"\r\n\r\n" + camera.jpeg + b"\r\n")
+                    except OSError:
+                        return
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server.daemon_threads = True
+        self.server.stopped = server_stopped
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def unplug(self) -> None:
+        self.server.stopped.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_camera_lost_mid_run_is_reported_and_reopened(mosquitto, mqtt_collector, daemons):
+    camera = MjpegCamera()
+    camera.plug_in()
+    collector = mqtt_collector(mosquitto, "fer-edge/test/#")
+    daemon = daemons(mosquitto, "--source", camera.url, "--publish", "every",
+                     env={"FER_EDGE_PUBLISH__STATS_INTERVAL": "0.3"})
+    collector.wait_for(topic_is("fer-edge/test/emotion"), timeout=30)
+    camera.unplug()
+    down = collector.wait_for(lambda m: m.topic == "fer-edge/test/stats" and not m.json()["camera_up"],
+                              timeout=30)
+    assert daemon.process.poll() is None  # no crash
+    seen = len(collector.matching(topic_is("fer-edge/test/emotion")))
+    camera.plug_in()
+    collector.wait_for(lambda m: m.topic == "fer-edge/test/stats" and m.json()["camera_up"]
+                       and m.json()["ts"] > down.json()["ts"], timeout=60)
+    collector.wait_for_count(topic_is("fer-edge/test/emotion"), seen + 5, timeout=30)
+    daemon.process.send_signal(signal.SIGTERM)
+    assert daemon.wait(timeout=10) == 0, daemon.log
+    assert "lost; reopening" in daemon.log
