@@ -5,8 +5,9 @@
 
 The output takes uint8 [1, 48, 48, 1] raw pixels and returns 7 uint8 scores, averaged inside
 the graph over the face and its mirror image (--no-mirror-average for the plain network; the
-float model it is compared with is averaged the same way). The conversion fails (exit 1, nothing written) if any op is left in float, or if int8 accuracy on the gate
-split falls more than --max-drop points below the float model's.
+float model it is compared with is averaged the same way). The conversion fails (exit 1,
+nothing written) if any op is left in float, or if int8 accuracy on the gate split falls more
+than --max-drop points below the float model's.
 """
 
 from __future__ import annotations

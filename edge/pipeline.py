@@ -119,7 +119,9 @@ class Pipeline:
         while not stop.is_set():
             if self.publisher and self.publisher.fatal_error:
                 raise self.publisher.fatal_error
-            with self.times.time("capture"):
+            # "wait": time for the next frame from the capture thread (mostly the source's frame
+            # interval; decoding happens on that thread and is timed by `fer-edge bench`)
+            with self.times.time("wait"):
                 # a timeout, so the stop flag is seen at least twice a second
                 frame = self.grabber.get(timeout=0.5)
             if frame is not None:

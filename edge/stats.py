@@ -9,8 +9,6 @@ from contextlib import contextmanager
 
 import numpy as np
 
-STAGES = ("capture", "detect", "classify", "publish")
-
 
 class StageTimes:
     """Rolling per-stage latencies; p50/p95 over the last ``window`` samples of each stage."""
