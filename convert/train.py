@@ -146,6 +146,9 @@ def train(args: argparse.Namespace) -> dict:
     schedule = keras.optimizers.schedules.CosineDecay(
         0.0, steps - warmup, alpha=0.01, warmup_target=args.lr, warmup_steps=warmup)
     model = build_model(widths=tuple(args.widths))
+    if args.init:
+        # fine-tuning: start from a trained model's weights (a new run, with its own schedule)
+        model.set_weights(keras.models.load_model(args.init).get_weights())
     model.compile(
         optimizer=keras.optimizers.AdamW(schedule, weight_decay=args.weight_decay),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=args.label_smoothing),
@@ -186,6 +189,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data", required=True, help="fer2013.npz, fer2013.csv or an image-folder root")
     p.add_argument("--out", required=True, help="run folder (checkpoints, history, model)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--init", help="start from this .keras model's weights (fine-tuning)")
     p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (cosine decay)")
