@@ -351,7 +351,11 @@ def test_daemon_notifies_systemd_end_to_end(tmp_path, notify_socket, mosquitto):
             except TimeoutError:
                 assert daemon.poll() is None, daemon.communicate()[0]
         assert any(m.startswith("READY=1") for m in messages), messages
-        time.sleep(2.5)  # pings every 0.5 s
+        while sum(m.startswith("WATCHDOG=1") for m in messages) < 3 and time.monotonic() < deadline:
+            try:  # pings every 0.5 s while frames flow
+                messages.append(notify_socket.recv(4096).decode())
+            except TimeoutError:
+                assert daemon.poll() is None, daemon.communicate()[0]
         daemon.send_signal(signal.SIGTERM)
         output = daemon.communicate(timeout=15)[0]
     finally:
