@@ -114,27 +114,20 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Detect and classify the faces in image files; print JSON, one object per image."""
-    import cv2
-
     from edge.classifier import TFLiteExpressionClassifier
-    from edge.faces import HaarFaceDetector, HaarSettings, crop_face
+    from edge.faces import HaarFaceDetector, HaarSettings
+    from edge.http import FacePredictor, UploadError
 
-    classifier = TFLiteExpressionClassifier(args.model)
-    detector = HaarFaceDetector(HaarSettings())
+    predictor = FacePredictor(HaarFaceDetector(HaarSettings()), TFLiteExpressionClassifier(args.model))
     status = 0
     for path in args.images:
-        image = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
-        if image is None:
+        try:
+            result = predictor.predict(Path(path).read_bytes())
+        except (OSError, UploadError):
             print(json.dumps({"image": path, "error": "not a readable image file"}))
             status = 1
             continue
-        faces = []
-        for face in detector.detect(image):
-            expression = classifier.classify(crop_face(image, face.box))
-            faces.append({"box": list(face.box), "emotion": expression.label,
-                          "confidence": round(expression.confidence, 4),
-                          "scores": {k: round(v, 4) for k, v in expression.scores.items()}})
-        print(json.dumps({"image": path, "faces": faces}))
+        print(json.dumps({"image": path, "faces": result["faces"]}))
     return status
 
 
