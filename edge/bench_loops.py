@@ -19,7 +19,7 @@ import numpy as np
 from edge.config import Config
 from edge.faces import CASCADE_WINDOW, Face, HaarFaceDetector, HaarSettings
 from edge.pipeline import build_pipeline
-from edge.publisher import _dumps  # the exact serialisation publish_event does
+from edge.publisher import to_json  # the exact serialisation publish_event does
 from edge.sources import Frame, FrameSource, open_source, to_gray
 from edge.stats import StageTimes
 
@@ -156,7 +156,7 @@ def daemon_loop(name: str, config: Config, source: FrameSource, limit: int,
         events = pipeline.process(frame)
         with times.time("publish"):
             for event in events:
-                _dumps(event)
+                to_json(event)
         return pipeline.faces_in_view
 
     loop = Loop(name, source, handle, times, limit=limit, size=size)

@@ -96,19 +96,20 @@ class FacePredictor:
 class LoopHealth:
     """The loop's latest state for /healthz: the loop thread updates it, request threads read it."""
 
-    def __init__(self, stale_after: float = 5.0):
+    def __init__(self, stale_after: float = 5.0, clock: Callable[[], float] = time.monotonic):
         # The loop updates at least twice a second; silence this long means it is stuck.
         self.stale_after = stale_after
+        self._clock = clock
         self._state: dict[str, Any] = {}
-        self._updated = 0.0
+        self._updated: float | None = None
 
     def update(self, **state: Any) -> None:
         """Replace the state (fps, faces, frames, camera_up, mqtt_connected)."""
-        self._state, self._updated = state, time.monotonic()
+        self._state, self._updated = state, self._clock()
 
     def __call__(self) -> dict[str, Any]:
         """The last state, with ``loop_running`` false when it is stale (or was never set)."""
-        age = time.monotonic() - self._updated if self._updated else None
+        age = None if self._updated is None else self._clock() - self._updated
         return {**self._state, "loop_running": age is not None and age <= self.stale_after}
 
 

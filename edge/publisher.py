@@ -155,11 +155,11 @@ class MqttPublisher:
 
     def publish_event(self, event: dict[str, Any]) -> None:
         """Publish one expression event as compact JSON with the configured QoS."""
-        self.publish(self.emotion_topic, _dumps(event), qos=self._settings.qos)
+        self.publish(self.emotion_topic, to_json(event), qos=self._settings.qos)
 
     def publish_stats(self, stats: dict[str, Any]) -> None:
         """Publish stats as compact JSON at QoS 0: a stale snapshot is not worth queueing."""
-        self.publish(self.stats_topic, _dumps(stats), qos=0)
+        self.publish(self.stats_topic, to_json(stats), qos=0)
 
     def publish(self, topic: str, payload: str | bytes, *, qos: int = 1, retain: bool = False) -> None:
         """Queue a message for a full topic; QoS 0 goes out only while connected, else is dropped."""
@@ -325,6 +325,6 @@ def _call_safely(callback: Callable[..., None], *args: Any) -> None:
         log.exception("MQTT callback %r failed", callback)
 
 
-def _dumps(obj: dict[str, Any]) -> str:
-    # Scores and boxes often arrive as numpy scalars or arrays; both have tolist().
+def to_json(obj: dict[str, Any]) -> str:
+    """Compact JSON of a payload, as published; numpy scalars and arrays become lists/numbers."""
     return json.dumps(obj, separators=(",", ":"), default=operator.methodcaller("tolist"))

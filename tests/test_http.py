@@ -172,11 +172,12 @@ def test_healthz_is_503_while_camera_broker_or_loop_is_down(server: LocalHttpSer
 
 
 def test_loop_health_goes_stale_when_the_loop_stops_updating() -> None:
-    health = LoopHealth(stale_after=0.2)
+    now = [100.0]
+    health = LoopHealth(stale_after=0.2, clock=lambda: now[0])
     assert health() == {"loop_running": False}  # never updated
     health.update(fps=10.0, camera_up=True, mqtt_connected=True)
     assert health() == {"fps": 10.0, "camera_up": True, "mqtt_connected": True, "loop_running": True}
-    time.sleep(0.3)
+    now[0] += 0.3
     assert health()["loop_running"] is False
 
 
