@@ -2,6 +2,8 @@
 
     python -m convert.train --data ../shared/data/fer2013.npz --out runs/main
     python -m convert.train --data ../shared/data/fer2013.npz --out runs/main --resume
+    python -m convert.train --data ../shared/data/fer2013.npz --out runs/small \
+        --widths 16 32 64 128 --teacher models/fer_edge.keras     # distil a smaller network
 
 A run folder holds ``backup/`` (the state to resume from, written every epoch),
 ``best.keras`` (highest PublicTest accuracy so far), ``history.csv``, and once the run ends
@@ -47,6 +49,34 @@ def targets(split: Split, soft: bool) -> np.ndarray:
             raise DataError("--labels ferplus needs fer2013.npz, which carries the FER+ votes")
         return split.soft_labels
     return np.eye(len(LABELS), dtype=np.float32)[split.labels]
+
+
+def distilled(hard: np.ndarray, teacher: np.ndarray, weight: float) -> np.ndarray:
+    """Targets that blend the labels with a teacher's probabilities (knowledge distillation).
+
+    A cross-entropy on these blended targets is Hinton et al.'s distillation loss at
+    temperature 1: the teacher's scores tell the student which wrong classes a face resembles
+    (fear and surprise, sad and neutral), which a one-hot label cannot.
+    """
+    return ((1 - weight) * hard + weight * teacher).astype(np.float32)
+
+
+def teacher_probabilities(teacher: Path, split: Split, cache: Path) -> np.ndarray:
+    """The teacher's mirror-averaged probabilities for every face of ``split``, cached in the run.
+
+    Mirror-averaged scores do not change when a face is flipped, so they stay valid targets
+    for the flipped faces the augmentation feeds the student.
+    """
+    if cache.exists():
+        scores = np.load(cache)
+        if scores.shape == (len(split), len(LABELS)):
+            return scores
+    from convert.evaluate import predict_keras
+
+    log.info("scoring %d training faces with the teacher %s", len(split), teacher)
+    scores = predict_keras(teacher, split.images, mirror_average=True).astype(np.float32)
+    np.save(cache, scores)
+    return scores
 
 
 def make_dataset(split: Split, y: np.ndarray, batch: int, seed: int, augment: bool,
@@ -137,8 +167,11 @@ def train(args: argparse.Namespace) -> dict:
 
     soft = args.labels == "ferplus"
     weights = class_weights(train_split.labels) if args.class_weights else None
-    train_ds = make_dataset(train_split, targets(train_split, soft), args.batch_size, args.seed,
-                            augment=True, weights=weights)
+    y = targets(train_split, soft)
+    if args.teacher:
+        scores = teacher_probabilities(Path(args.teacher), train_split, out / "teacher_scores.npy")
+        y = distilled(y, scores, args.teacher_weight)
+    train_ds = make_dataset(train_split, y, args.batch_size, args.seed, augment=True, weights=weights)
     val_ds = make_dataset(val_split, targets(val_split, False), 256, args.seed, augment=False)
 
     steps = -(-len(train_split) // args.batch_size) * args.epochs
@@ -197,6 +230,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--label-smoothing", type=float, default=0.1)
     p.add_argument("--labels", choices=("fer", "ferplus"), default="fer",
                    help="fer: FER2013 labels; ferplus: FER+ vote shares as soft targets (npz only)")
+    p.add_argument("--teacher", help="distil from this trained .keras model (its mirror-averaged scores)")
+    p.add_argument("--teacher-weight", type=float, default=0.7,
+                   help="share of the teacher's scores in the targets (the rest: the labels)")
     p.add_argument("--no-class-weights", dest="class_weights", action="store_false",
                    help="train without the square-root inverse-frequency class weights")
     p.add_argument("--widths", type=int, nargs="+", default=[24, 48, 96, 192])

@@ -125,6 +125,33 @@ def test_one_epoch_train_quantize_and_run_int8(tmp_path, sample):
         train.main(["--data", str(csv), "--out", str(run), "--epochs", "1"])
 
 
+def test_distillation_blends_the_teacher_into_the_targets(tmp_path, sample):
+    """--teacher scores the training faces once (cached in the run) and blends them into the targets."""
+    from convert import train
+
+    hard = np.eye(7, dtype=np.float32)[[3, 0]]
+    teacher = np.array([[0.1, 0, 0, 0.6, 0.1, 0, 0.2], [0.2, 0.1, 0.5, 0, 0, 0.2, 0]], np.float32)
+    blended = train.distilled(hard, teacher, 0.7)
+    np.testing.assert_allclose(blended.sum(axis=1), 1, atol=1e-6)
+    np.testing.assert_allclose(blended[1], 0.3 * hard[1] + 0.7 * teacher[1], atol=1e-6)
+
+    images, labels = sample
+    csv = write_csv(tmp_path / "fer2013.csv", images, labels, usages_for(len(labels)))
+    run = tmp_path / "run"
+    assert train.main(["--data", str(csv), "--out", str(run), "--epochs", "1", "--batch-size", "64",
+                       "--widths", "8", "16", "16", "32", "--threads", "2",
+                       "--teacher", "models/fer_edge.keras", "--teacher-weight", "0.5"]) == 0
+    scores = np.load(run / "teacher_scores.npy")
+    training = load(csv, "Training")
+    assert scores.shape == (len(training), 7)
+    np.testing.assert_allclose(scores.sum(axis=1), 1, atol=1e-4)
+    # the shipped model as teacher: it agrees with most of these labels, and is no constant
+    assert (scores.argmax(axis=1) == training.labels).mean() > 0.5
+    assert len(set(scores.argmax(axis=1))) >= 5
+    settings = json.loads((run / "summary.json").read_text())["settings"]
+    assert settings["teacher"] == "models/fer_edge.keras" and settings["teacher_weight"] == 0.5
+
+
 def test_quantize_gate_refuses_a_large_drop(tmp_path, sample, capsys):
     """A drop beyond --max-drop fails with a clear message and writes nothing."""
     from convert import quantize
