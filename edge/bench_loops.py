@@ -1,4 +1,4 @@
-"""The measured loops of ``fer-edge bench``: the daemon's own, the original projects', in turns.
+"""The measured loops of ``fer-edge bench``: the daemon's own, the original projects', fer's, in turns.
 
 A :class:`Loop` reads its own source, so decoding counts in every loop's frame rate. Loops that
 are compared run side by side in turns of a few frames (ABAB...): load that drifts during the
@@ -30,6 +30,7 @@ SAMPLES = 1_000_000  # keep every sample: StageTimes' default window is the daem
 # The original projects: detectMultiScale(gray, 1.3, 5) on the full frame, no minSize.
 SEED_HAAR = HaarSettings(scale_factor=1.3, min_neighbors=5, min_size=CASCADE_WINDOW,
                          downscale_width=0, equalize=False)
+FER_SIZE = (640, 480)  # the frame size of the comparison with the fer package
 Handler = Callable[[Frame], int]  # one frame's work; returns the faces classified in it
 SourceFactory = Callable[[], FrameSource]  # a new, unopened source of the same frames each call
 
@@ -60,12 +61,14 @@ class Loop:
     """Passes over one source: read and convert each frame (stage "capture"), then handle it."""
 
     def __init__(self, name: str, source: FrameSource, handle: Handler, times: StageTimes, *,
-                 limit: int = 0, size: tuple[int, int] | None = None):
+                 limit: int = 0, size: tuple[int, int] | None = None, gray: bool = True):
         self.name, self.source, self.handle, self.times = name, source, handle, times
         self.limit, self.size = limit, size  # size: resize each frame to (width, height) first
+        self.gray = gray  # False: the handler takes the decoded BGR frame and converts it itself
         self.frames = self.faces = self.with_face = self.pass_frames = 0
         self.wall = self.decode = self.cpu = 0.0  # cpu: process CPU seconds, all threads
         self.passes: list[float] = []  # wall seconds of each finished pass
+        self.pass_decode: list[float] = []  # of which decoding and resizing
         self.shape: tuple[int, ...] = ()
         self.counter: _HitCounter | None = None  # the daemon's loops count their detection hits
         self.done = False
@@ -83,11 +86,11 @@ class Loop:
             if self.size:
                 image = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
             t1 = time.perf_counter()
-            gray = to_gray(image)
+            image = to_gray(image) if self.gray else image
             self.times.add("capture", time.perf_counter() - t0)
             self.decode += t1 - t0
-            self.shape = gray.shape
-            faces = self.handle(Frame(self.frames, time.time(), gray))
+            self.shape = image.shape[:2]
+            faces = self.handle(Frame(self.frames, time.time(), image))
             self.frames, self.pass_frames, done = self.frames + 1, self.pass_frames + 1, done + 1
             self.faces, self.with_face = self.faces + faces, self.with_face + (faces > 0)
         self.wall += time.perf_counter() - start
@@ -95,6 +98,7 @@ class Loop:
         if self.done:
             self.source.close()
             self.passes.append(self.wall - sum(self.passes))
+            self.pass_decode.append(self.decode - sum(self.pass_decode))
         return done
 
     def restart(self) -> None:
@@ -180,6 +184,24 @@ def seed_loop(source: FrameSource, predict: Callable[[np.ndarray], Any], limit: 
         return len(faces)
 
     return Loop("seed", source, handle, times, limit=limit)
+
+
+def fer_loop(source: FrameSource, limit: int) -> Loop:
+    """The ``fer`` package's pipeline on 640x480 frames: ``FER(mtcnn=False).detect_emotions``.
+
+    That is fer's default: Haar (scale 1.1, 5 neighbours, 50 px minimum) on the full frame,
+    then its mini-Xception on each face through TensorFlow's TFLite interpreter (its int8
+    model). It takes the BGR frame and converts it to grayscale itself.
+    """
+    from fer.fer import FER
+
+    detector, times = FER(mtcnn=False), StageTimes(SAMPLES)
+
+    def handle(frame: Frame) -> int:
+        with times.time("detect_classify"):
+            return len(detector.detect_emotions(frame.image))
+
+    return Loop("fer", source, handle, times, limit=limit, size=FER_SIZE, gray=False)
 
 
 def alternate(loops: list[Loop], repeat: int, phase: str) -> None:
