@@ -17,15 +17,19 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def float_tflite(keras_path: str | Path, out_dir: str | Path) -> Path:
-    """Convert the float Keras model to a float32 .tflite with a uint8 pixel input; return its path."""
+def float_tflite(keras_path: str | Path, out_dir: str | Path, mirror_average: bool = True) -> Path:
+    """Convert the float Keras model to a float32 .tflite with a uint8 pixel input; return its path.
+
+    ``mirror_average``: the same graph as a mirror-averaged int8 model (the default one), only
+    in float32; False for a plain network such as the fast model.
+    """
     import keras
     import tensorflow as tf
 
     from convert.model import with_mirror_average
 
-    # the same graph as the shipped int8 model (mirror-averaged), only in float32
-    model = with_mirror_average(keras.models.load_model(keras_path))
+    model = keras.models.load_model(keras_path)
+    model = with_mirror_average(model) if mirror_average else model
     # A cast in front keeps the daemon's input contract (uint8 [1, 48, 48, 1]), so the bench
     # runs the float model through the same TFLiteExpressionClassifier as the int8 one.
     pixels = keras.Input((48, 48, 1), batch_size=1, dtype="uint8", name="pixels")

@@ -33,7 +33,7 @@ from edge.bench_loops import (
     seed_loop,
     source_factory,
 )
-from edge.classifier import default_model_path, load_interpreter_class
+from edge.classifier import default_model_path, load_interpreter_class, resolve_model_path
 from edge.config import Config, load_config
 from edge.errors import EdgeError
 from edge.sources import open_source
@@ -81,7 +81,7 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
 
 def settings(config: Config) -> dict[str, Any]:
     """What the figures were measured with."""
-    return {"model": str(config.model.path or default_model_path()), "threads": config.model.threads,
+    return {"model": str(resolve_model_path(config.model.path)), "threads": config.model.threads,
             "haar": dataclasses.asdict(config.detector), "tracking": dataclasses.asdict(config.tracking),
             "publish_mode": config.publish.mode, "opencv": cv2.__version__,
             "opencv_threads": cv2.getNumThreads(), "interpreter": load_interpreter_class().__module__}
@@ -96,13 +96,22 @@ def reference(flag: str) -> Any:
     return convert.reference
 
 
-def keras_model(args: argparse.Namespace) -> Path:
-    """The float Keras model: --keras-model, or models/fer_edge.keras of a source checkout."""
-    path = Path(args.keras_model) if args.keras_model else default_model_path().with_name("fer_edge.keras")
+def keras_model(args: argparse.Namespace, int8_model: Path) -> Path:
+    """The float Keras model of an int8 one: --keras-model, or X.keras beside X_int8.tflite."""
+    default = int8_model.with_name(int8_model.name.replace("_int8.tflite", ".keras"))
+    path = Path(args.keras_model) if args.keras_model else default
     if not path.is_file():
         raise EdgeError(f"float Keras model {path} not found; pass --keras-model PATH "
-                        "(models/fer_edge.keras in a source checkout)")
+                        "(models/*.keras in a source checkout)")
     return path
+
+
+def mirror_averaged(model: Path) -> bool:
+    """Whether a .tflite model averages each face with its mirror image in its graph."""
+    interpreter = load_interpreter_class()(model_path=str(model))
+    interpreter.allocate_tensors()
+    # the flip is the graph's only REVERSE_V2 (convert.model.with_mirror_average)
+    return any(op["op_name"] == "REVERSE_V2" for op in interpreter._get_ops_details())  # noqa: SLF001
 
 
 def require_faces(*loops: Loop) -> None:
@@ -129,7 +138,11 @@ def compare(config: Config, new_source: SourceFactory, limit: int,
             args: argparse.Namespace) -> dict[str, Any]:
     """int8 against float TFLite, alternated."""
     with tempfile.TemporaryDirectory(prefix="fer-edge-bench-") as tmp:
-        float_model = args.float_model or reference("--compare").float_tflite(keras_model(args), tmp)
+        int8_model = resolve_model_path(config.model.path)
+        keras, mirror, float_model = None, None, args.float_model
+        if not float_model:
+            keras, mirror = keras_model(args, int8_model), mirror_averaged(int8_model)
+            float_model = reference("--compare").float_tflite(keras, tmp, mirror_average=mirror)
         int8 = daemon_loop("int8", config, new_source(), limit)
         flt = daemon_loop("float", dataclasses.replace(
             config, model=dataclasses.replace(config.model, path=str(float_model))), new_source(), limit)
@@ -137,6 +150,7 @@ def compare(config: Config, new_source: SourceFactory, limit: int,
     require_faces(int8, flt)
     ints, floats = int8.result(), flt.result()
     return {"int8": ints, "float": floats, "float_model": str(float_model),
+            "keras_model": keras and str(keras), "mirror_average": mirror,
             "classify_face_speedup": round(floats["stages"]["classify_face"]["p50_ms"]
                                            / ints["stages"]["classify_face"]["p50_ms"], 2),
             "fps_ratios": pass_ratios(flt, int8)}
@@ -154,7 +168,7 @@ def against(theirs: Loop, ours: Loop, decode: bool = True) -> dict[str, Any]:
 def seed_baseline(config: Config, new_source: SourceFactory, limit: int,
                   args: argparse.Namespace) -> dict[str, Any]:
     """The original projects' loop against ours, alternated, decoding included in both."""
-    path = keras_model(args)
+    path = keras_model(args, default_model_path())
     predict = reference("--baseline seed").keras_predictor(path)
     ours = daemon_loop("ours", config, new_source(), limit)
     seed = seed_loop(new_source(), predict, limit)
@@ -289,14 +303,16 @@ def add_bench_command(subparsers: argparse._SubParsersAction) -> None:
     bench.add_argument("--source", required=True, help="video file, camera index, /dev/videoN, ...")
     bench.add_argument("--frames", type=_positive, help=f"frames per pass (default: all of a file, "
                                                         f"{LIVE_FRAMES} of a camera)")
-    bench.add_argument("--model", help="int8 .tflite model (default: the bundled one)")
+    bench.add_argument("--model", help="int8 .tflite model, or a bundled one's name "
+                                        "(default: fer_edge_int8.tflite; fer_edge_fast_int8.tflite)")
     bench.add_argument("--threads", type=_positive, help="LiteRT threads (default: the config's, 1)")
     bench.add_argument("--config", type=Path, help="TOML config whose detector and tracking to use")
     bench.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     bench.add_argument("--compare", action="store_true", help="int8 against float TFLite")
     bench.add_argument("--float-model", help="float .tflite for --compare (default: converted from "
                                              "the Keras model, which needs TensorFlow)")
-    bench.add_argument("--keras-model", help="float Keras model (default: models/fer_edge.keras)")
+    bench.add_argument("--keras-model", help="float Keras model for --compare and --baseline seed "
+                                              "(default: the .keras beside the int8 model)")
     bench.add_argument("--sweep", action="store_true", help="speed against recall over Haar settings")
     bench.add_argument("--baseline", choices=tuple(BASELINES), action="append",
                        help="alternate with the original projects' loop (seed) or the fer package's "

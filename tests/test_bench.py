@@ -99,7 +99,22 @@ def test_baseline_seed_and_float_conversion(face_video):
     assert seed["ratio"] > 0 and len(seed["ratios"]) == 2 and seed["cpu_ratio"] > 0
     assert seed["decode_included"] and seed["settings"]["haar"]["scale_factor"] == 1.3
     assert report["compare"]["float_model"].endswith("fer_edge_float.tflite")
+    assert report["compare"]["keras_model"].endswith("models/fer_edge.keras")
+    assert report["compare"]["mirror_average"] is True
     assert report["compare"]["float"]["recall"] == 1.0
+
+
+def test_fast_model_by_name_and_its_plain_float_twin(face_video):
+    if not (importlib.util.find_spec("tensorflow") and importlib.util.find_spec("keras")):
+        pytest.fail("--compare needs TensorFlow: pip install -e '.[convert]'")
+    report = bench_json("--source", str(face_video), "--frames", "3", "--model", "fer_edge_fast_int8.tflite",
+                        "--compare")
+    assert report["settings"]["model"].endswith("models/fer_edge_fast_int8.tflite")
+    compare = report["compare"]
+    assert compare["int8"]["recall"] == compare["float"]["recall"] == 1.0
+    # converted from fer_edge_fast.keras without the mirror pass, like the int8 model it is compared with
+    assert compare["keras_model"].endswith("models/fer_edge_fast.keras")
+    assert compare["mirror_average"] is False
 
 
 def test_baseline_fer_runs_the_fer_package_on_640x480_frames(face_video):

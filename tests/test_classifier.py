@@ -7,7 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.classifier import DEFAULT_LABELS, TFLiteExpressionClassifier, default_model_path, dequantize
+from edge.classifier import (
+    DEFAULT_LABELS,
+    FAST_MODEL_NAME,
+    TFLiteExpressionClassifier,
+    default_model_path,
+    dequantize,
+    resolve_model_path,
+)
 from edge.errors import ModelError
 
 DATA = Path(__file__).parent / "data"
@@ -34,6 +41,17 @@ def test_probabilities_sum_to_one_and_name_the_top_label(classifier):
         assert expression.confidence == max(expression.scores.values())
 
 
+def test_a_bundled_model_is_named_by_its_file_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # wherever the daemon runs from
+    fast = TFLiteExpressionClassifier(FAST_MODEL_NAME)
+    assert fast.model_path == default_model_path().with_name(FAST_MODEL_NAME) and fast.model_path.is_file()
+    assert fast.labels == DEFAULT_LABELS
+    assert resolve_model_path(None) == resolve_model_path("") == default_model_path()
+    # a file of that name where the path points wins over the bundled one
+    (tmp_path / FAST_MODEL_NAME).write_bytes(b"x")
+    assert resolve_model_path(FAST_MODEL_NAME) == Path(FAST_MODEL_NAME)
+
+
 def test_dequantize_widens_before_subtracting():
     detail = {"quantization": (0.5, 200)}
     assert dequantize(np.array([0, 255], np.uint8), detail).tolist() == [-100.0, 27.5]
@@ -41,7 +59,8 @@ def test_dequantize_widens_before_subtracting():
 
 
 def test_missing_model_names_the_file_and_the_remedy(tmp_path):
-    with pytest.raises(ModelError, match=r"missing\.tflite not found; pass --model"):
+    with pytest.raises(ModelError, match=r"missing\.tflite not found; pass --model PATH .* or the name of "
+                                         r"a bundled one \(fer_edge_int8\.tflite, fer_edge_fast_int8"):
         TFLiteExpressionClassifier(tmp_path / "missing.tflite")
 
 
