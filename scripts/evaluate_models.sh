@@ -1,15 +1,25 @@
 #!/usr/bin/env bash
-# Every figure of models/README.md: float and int8 accuracy on each split, the per-class
-# reports (JSON) and the int8 confusion matrix (PNG). Usage: scripts/evaluate_models.sh FER2013
+# Every figure of models/README.md: float and int8 accuracy of both shipped models on each
+# split, the per-class reports (JSON) and the int8 confusion matrices (PNG).
+# Usage: scripts/evaluate_models.sh FER2013
 set -euo pipefail
 data=${1:?usage: $0 path/to/fer2013.npz (or fer2013.csv, or an image-folder root)}
 cd "$(dirname "$0")/.."
 mkdir -p models/reports
+evaluate() {  # MODEL SPLIT REPORT [--mirror-average]
+  python -m convert.evaluate "$1" --data "$data" --split "$2" --json "models/reports/$3" "${@:4}"
+}
 for split in PrivateTest PublicTest Training; do
-  python -m convert.evaluate models/fer_edge.keras --data "$data" --split "$split" \
-    --json "models/reports/float_$split.json"
-  python -m convert.evaluate models/fer_edge_int8.tflite --data "$data" --split "$split" \
-    --json "models/reports/int8_$split.json"
+  # the default model: the plain float network, the same averaged over the mirror image as
+  # its int8 graph is, and the int8 file
+  evaluate models/fer_edge.keras "$split" "float_$split.json"
+  [ "$split" = Training ] || evaluate models/fer_edge.keras "$split" "float_mirror_$split.json" --mirror-average
+  evaluate models/fer_edge_int8.tflite "$split" "int8_$split.json"
+  # the fast model: one pass per face, float and int8
+  evaluate models/fer_edge_fast.keras "$split" "fast_float_$split.json"
+  evaluate models/fer_edge_fast_int8.tflite "$split" "fast_int8_$split.json"
 done
 python -m convert.evaluate models/fer_edge_int8.tflite --data "$data" --split PrivateTest \
   --confusion models/confusion_matrix.png > /dev/null
+python -m convert.evaluate models/fer_edge_fast_int8.tflite --data "$data" --split PrivateTest \
+  --confusion models/confusion_matrix_fast.png > /dev/null
