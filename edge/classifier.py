@@ -101,10 +101,11 @@ def read_labels(path: Path) -> tuple[str, ...]:
 def dequantize(values: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
     """Quantized tensor values to float32 (identity for float tensors)."""
     scale, zero_point = detail["quantization"]
-    if not scale:
-        return values.astype(np.float32)
-    # widen before subtracting so uint8/int8 arithmetic cannot wrap
-    return ((values.astype(np.int64) - zero_point) * scale).astype(np.float32)
+    floats = values.astype(np.float32)  # a copy, and wide enough that subtracting cannot wrap
+    if scale:
+        floats -= zero_point
+        floats *= scale
+    return floats
 
 
 class TFLiteExpressionClassifier:
@@ -132,6 +133,7 @@ class TFLiteExpressionClassifier:
             raise ModelError(f"{self.model_path} is not a valid TFLite model ({exc}); "
                              "pass --model PATH to a .tflite file made by convert.quantize") from None
         self._input, self._output = self._check_contract()
+        self._input_index, self._output_index = self._input["index"], self._output["index"]
 
     def _check_contract(self) -> tuple[dict[str, Any], dict[str, Any]]:
         inputs = self._interpreter.get_input_details()
@@ -150,10 +152,10 @@ class TFLiteExpressionClassifier:
 
     def probabilities(self, face: np.ndarray) -> np.ndarray:
         """Class probabilities (summing to 1) for one uint8 48x48 face crop."""
-        self._interpreter.set_tensor(self._input["index"], face.reshape(INPUT_SHAPE))
+        self._interpreter.set_tensor(self._input_index, face.reshape(INPUT_SHAPE))
         self._interpreter.invoke()
-        scores = dequantize(self._interpreter.get_tensor(self._output["index"]).ravel(), self._output)
-        scores = np.clip(scores, 0.0, None)
+        scores = dequantize(self._interpreter.get_tensor(self._output_index).ravel(), self._output)
+        np.maximum(scores, 0.0, out=scores)
         total = float(scores.sum())
         # int8 rounding leaves the softmax a little off 1; the event contract promises exactly 1
         return scores / total if total > 0 else np.full(len(scores), 1 / len(scores), np.float32)
