@@ -150,7 +150,7 @@ def compare(config: Config, new_source: SourceFactory, limit: int,
     require_faces(int8, flt)
     ints, floats = int8.result(), flt.result()
     return {"int8": ints, "float": floats, "float_model": str(float_model),
-            "keras_model": keras and str(keras), "mirror_average": mirror,
+            "keras_model": str(keras) if keras else None, "mirror_average": mirror,
             "classify_face_speedup": round(floats["stages"]["classify_face"]["p50_ms"]
                                            / ints["stages"]["classify_face"]["p50_ms"], 2),
             "fps_ratios": pass_ratios(flt, int8)}
