@@ -73,15 +73,17 @@ def test_predict_finds_and_classifies_the_astronaut(tmp_path):
     assert second == {"image": str(not_image), "error": "not a readable image file"}
 
 
-def test_plain_install_finds_the_bundled_model(tmp_path):
-    """A non-editable install (pip install .) carries the model as package data."""
+def test_plain_install_finds_the_bundled_models(tmp_path):
+    """A non-editable install (pip install .) carries both models as package data."""
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
                     "--target", str(target), str(ROOT)], check=True, capture_output=True, timeout=300)
-    probe = ("from edge.classifier import TFLiteExpressionClassifier as C; c = C(); "
-             "print(c.model_path, len(c.labels))")
+    probe = ("from edge.classifier import TFLiteExpressionClassifier as C\n"
+             "for name in (None, 'fer_edge_fast_int8.tflite'):\n"
+             "    c = C(name); print(c.model_path, len(c.labels))")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                             cwd=tmp_path, env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stderr
-    path, count = result.stdout.split()
-    assert path.startswith(str(target)) and path.endswith("fer_edge_int8.tflite") and count == "7"
+    (default, count), (fast, fast_count) = (line.split() for line in result.stdout.splitlines())
+    assert default.startswith(str(target)) and default.endswith("fer_edge_int8.tflite") and count == "7"
+    assert fast.startswith(str(target)) and fast.endswith("fer_edge_fast_int8.tflite") and fast_count == "7"
