@@ -33,7 +33,12 @@ from edge.bench_loops import (
     seed_loop,
     source_factory,
 )
-from edge.classifier import default_model_path, load_interpreter_class, resolve_model_path
+from edge.classifier import (
+    TFLiteExpressionClassifier,
+    default_model_path,
+    load_interpreter_class,
+    resolve_model_path,
+)
 from edge.config import Config, load_config
 from edge.errors import EdgeError
 from edge.sources import open_source
@@ -106,14 +111,6 @@ def keras_model(args: argparse.Namespace, int8_model: Path) -> Path:
     return path
 
 
-def mirror_averaged(model: Path) -> bool:
-    """Whether a .tflite model averages each face with its mirror image in its graph."""
-    interpreter = load_interpreter_class()(model_path=str(model))
-    interpreter.allocate_tensors()
-    # the flip is the graph's only REVERSE_V2 (convert.model.with_mirror_average)
-    return any(op["op_name"] == "REVERSE_V2" for op in interpreter._get_ops_details())  # noqa: SLF001
-
-
 def require_faces(*loops: Loop) -> None:
     """Refuse to compare classifiers on a source where a loop classified no face at all."""
     for loop in loops:
@@ -128,10 +125,8 @@ def pass_ratios(slow: Loop, fast: Loop, decode: bool = True) -> list[float]:
 
     ``decode=False`` leaves out each loop's decoding and resizing of the frames.
     """
-    def work(loop: Loop) -> list[float]:
-        return loop.passes if decode else [w - d for w, d in zip(loop.passes, loop.pass_decode, strict=True)]
-
-    return [round(a / b, 2) for a, b in zip(work(slow), work(fast), strict=True)]
+    pairs = zip(slow.pass_seconds(decode), fast.pass_seconds(decode), strict=True)
+    return [round(a / b, 2) for a, b in pairs]
 
 
 def compare(config: Config, new_source: SourceFactory, limit: int,
@@ -141,7 +136,8 @@ def compare(config: Config, new_source: SourceFactory, limit: int,
         int8_model = resolve_model_path(config.model.path)
         keras, mirror, float_model = None, None, args.float_model
         if not float_model:
-            keras, mirror = keras_model(args, int8_model), mirror_averaged(int8_model)
+            keras = keras_model(args, int8_model)
+            mirror = TFLiteExpressionClassifier(int8_model).mirror_averaged
             float_model = reference("--compare").float_tflite(keras, tmp, mirror_average=mirror)
         int8 = daemon_loop("int8", config, new_source(), limit)
         flt = daemon_loop("float", dataclasses.replace(
@@ -191,7 +187,7 @@ def fer_baseline(config: Config, new_source: SourceFactory, limit: int,
     ours = daemon_loop("ours 640x480", config, new_source(), limit, size=FER_SIZE)
     alternate([theirs, ours], args.repeat, "baseline fer")
     require_faces(theirs, ours)
-    ms = {name: round(1000 * (loop.wall - loop.decode) / loop.frames, 3)
+    ms = {name: round(1000 * sum(loop.pass_seconds(decode=False)) / loop.frames, 3)
           for name, loop in (("theirs", theirs), ("ours", ours))}
     return {**against(theirs, ours, decode=False), "ms_per_frame": ms, "frame_size": list(FER_SIZE),
             "settings": {"fer": importlib.metadata.version("fer"), "pipeline": "FER(mtcnn=False)"}}

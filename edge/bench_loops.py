@@ -101,6 +101,12 @@ class Loop:
             self.pass_decode.append(self.decode - sum(self.pass_decode))
         return done
 
+    def pass_seconds(self, decode: bool = True) -> list[float]:
+        """Wall seconds of each finished pass; without decoding and resizing if not ``decode``."""
+        if decode:
+            return list(self.passes)
+        return [wall - dec for wall, dec in zip(self.passes, self.pass_decode, strict=True)]
+
     def restart(self) -> None:
         """Begin another pass over the same frames."""
         self.source.open()

@@ -133,7 +133,6 @@ class TFLiteExpressionClassifier:
             raise ModelError(f"{self.model_path} is not a valid TFLite model ({exc}); "
                              "pass --model PATH to a .tflite file made by convert.quantize") from None
         self._input, self._output = self._check_contract()
-        self._input_index, self._output_index = self._input["index"], self._output["index"]
 
     def _check_contract(self) -> tuple[dict[str, Any], dict[str, Any]]:
         inputs = self._interpreter.get_input_details()
@@ -150,11 +149,18 @@ class TFLiteExpressionClassifier:
                              f"{[list(d['shape']) for d in outputs]}; check the model and labels.txt")
         return inputs[0], outputs[0]
 
+    @property
+    def mirror_averaged(self) -> bool:
+        """Whether the graph averages each face with its mirror image (two passes per face)."""
+        # the flip is the graph's only REVERSE_V2 (convert.model.with_mirror_average)
+        return any(op["op_name"] == "REVERSE_V2"
+                   for op in self._interpreter._get_ops_details())  # noqa: SLF001 - LiteRT's only op view
+
     def probabilities(self, face: np.ndarray) -> np.ndarray:
         """Class probabilities (summing to 1) for one uint8 48x48 face crop."""
-        self._interpreter.set_tensor(self._input_index, face.reshape(INPUT_SHAPE))
+        self._interpreter.set_tensor(self._input["index"], face.reshape(INPUT_SHAPE))
         self._interpreter.invoke()
-        scores = dequantize(self._interpreter.get_tensor(self._output_index).ravel(), self._output)
+        scores = dequantize(self._interpreter.get_tensor(self._output["index"]).ravel(), self._output)
         np.maximum(scores, 0.0, out=scores)
         total = float(scores.sum())
         # int8 rounding leaves the softmax a little off 1; the event contract promises exactly 1
