@@ -144,8 +144,9 @@ def train(args: argparse.Namespace) -> dict:
     import keras
     import tensorflow as tf
 
-    from convert.model import build_model
+    from convert.model import DEFAULT_WIDTHS, build_model
 
+    args.widths = list(args.widths or DEFAULT_WIDTHS)  # recorded in summary.json
     out = Path(args.out)
     backup = out / "backup"
     if backup.exists() and not args.resume:
@@ -153,7 +154,10 @@ def train(args: argparse.Namespace) -> dict:
                          "or --out a new folder")
     out.mkdir(parents=True, exist_ok=True)
     if args.threads:
-        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        except RuntimeError:  # TensorFlow already ran in this process (train() called in-process)
+            log.warning("TensorFlow is already initialised; --threads %d is ignored", args.threads)
     keras.utils.set_random_seed(args.seed)
     if args.bf16:
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
@@ -235,7 +239,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="share of the teacher's scores in the targets (the rest: the labels)")
     p.add_argument("--no-class-weights", dest="class_weights", action="store_false",
                    help="train without the square-root inverse-frequency class weights")
-    p.add_argument("--widths", type=int, nargs="+", default=[24, 48, 96, 192])
+    p.add_argument("--widths", type=int, nargs="+",
+                   help="channels per stage (default: convert.model.DEFAULT_WIDTHS)")
     p.add_argument("--patience", type=int, default=15, help="early stopping on PublicTest accuracy")
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--limit", type=int, default=0, help="use only this many training faces (smoke runs)")
