@@ -41,8 +41,8 @@ def with_mirror_average(model: keras.Model) -> keras.Model:
 
     Faces are close to symmetric, so a classifier's errors on a face and on its mirror are
     partly independent: averaging the two raised PrivateTest accuracy by 2.3 points for a
-    0.55 ms per-face cost (models/README.md). The pair runs as a batch of two inside the graph, so the exported
-    model keeps the [1, 48, 48, 1] input and its weights are stored once.
+    0.55 ms per-face cost (models/README.md). The pair runs as a batch of two inside the
+    graph, so the exported model keeps the [1, 48, 48, 1] input and its weights are stored once.
     """
     inputs = keras.Input((SIDE, SIDE, 1), name="pixels")
     pair = layers.Lambda(lambda t: keras.ops.concatenate([t, keras.ops.flip(t, axis=2)], axis=0),
