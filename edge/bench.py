@@ -103,8 +103,11 @@ def reference(flag: str) -> Any:
 
 def keras_model(args: argparse.Namespace, int8_model: Path) -> Path:
     """The float Keras model of an int8 one: --keras-model, or X.keras beside X_int8.tflite."""
-    default = int8_model.with_name(int8_model.name.replace("_int8.tflite", ".keras"))
-    path = Path(args.keras_model) if args.keras_model else default
+    stem = int8_model.name.removesuffix("_int8.tflite")
+    if not args.keras_model and stem == int8_model.name:
+        raise EdgeError(f"cannot tell which float Keras model {int8_model.name} was quantized from; "
+                        "pass --keras-model PATH")
+    path = Path(args.keras_model) if args.keras_model else int8_model.with_name(f"{stem}.keras")
     if not path.is_file():
         raise EdgeError(f"float Keras model {path} not found; pass --keras-model PATH "
                         "(models/*.keras in a source checkout)")

@@ -150,6 +150,19 @@ def test_missing_tensorflow_says_what_to_install(monkeypatch):
         bench_module.reference("--baseline seed")
 
 
+def test_float_twin_of_an_int8_model_is_found_or_asked_for(tmp_path):
+    from edge.bench import keras_model
+
+    (tmp_path / "mine.keras").write_bytes(b"")
+    no_flag = argparse.Namespace(keras_model=None)
+    assert keras_model(no_flag, tmp_path / "mine_int8.tflite") == tmp_path / "mine.keras"
+    # a name that does not say which .keras it came from is not guessed at
+    with pytest.raises(EdgeError, match=r"cannot tell which float Keras model int8\.tflite .* --keras-model"):
+        keras_model(no_flag, tmp_path / "int8.tflite")
+    given = argparse.Namespace(keras_model=str(tmp_path / "mine.keras"))
+    assert keras_model(given, tmp_path / "int8.tflite") == tmp_path / "mine.keras"
+
+
 def test_comparing_classifiers_on_a_clip_without_faces_says_so(tmp_path):
     video = tmp_path / "empty_room.avi"
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 15, (320, 240))
