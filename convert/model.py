@@ -13,14 +13,23 @@ from convert.data import LABELS, SIDE
 DEFAULT_WIDTHS = (32, 64, 128, 192)
 
 
-def build_model(widths: tuple[int, ...] = DEFAULT_WIDTHS, dropout: float = 0.4) -> keras.Model:
+def build_model(widths: tuple[int, ...] = DEFAULT_WIDTHS, dropout: float = 0.4,
+                stem: int = 0) -> keras.Model:
     """Build the classifier: raw 0..255 pixels (48, 48, 1) in, 7 softmax scores out.
+
+    ``stem`` > 0 puts a stride-2 3x3 conv of that many channels before the first stage, so
+    the stages start at 24x24. On LiteRT's int8 kernels a conv at 48x48 costs by the pixel
+    more than by the multiply-add: the stem takes a quarter off the fast model's time.
 
     Every op (conv, batch-norm folded into it, ReLU, max-pool, mean, dense, softmax) has an
     int8 TFLite builtin, so full-integer quantization leaves no float op behind.
     """
     inputs = keras.Input((SIDE, SIDE, 1), name="pixels")
     x = layers.Rescaling(1 / 127.5, offset=-1.0, name="normalize")(inputs)
+    if stem:
+        x = layers.Conv2D(stem, 3, strides=2, padding="same", use_bias=False, name="stem_conv")(x)
+        x = layers.BatchNormalization(name="stem_bn")(x)
+        x = layers.ReLU(name="stem_relu")(x)
     for stage, width in enumerate(widths):
         for conv in range(2):
             x = layers.Conv2D(width, 3, padding="same", use_bias=False,

@@ -182,7 +182,7 @@ def train(args: argparse.Namespace) -> dict:
     warmup = min(steps // 10, -(-len(train_split) // args.batch_size) * 3)
     schedule = keras.optimizers.schedules.CosineDecay(
         0.0, steps - warmup, alpha=0.01, warmup_target=args.lr, warmup_steps=warmup)
-    model = build_model(widths=tuple(args.widths))
+    model = build_model(widths=tuple(args.widths), stem=args.stem)
     if args.init:
         # fine-tuning: start from a trained model's weights (a new run, with its own schedule)
         model.set_weights(keras.models.load_model(args.init).get_weights())
@@ -206,7 +206,7 @@ def train(args: argparse.Namespace) -> dict:
     # Ship float32 weights whatever the training precision, so conversion sees a plain model.
     keras.mixed_precision.set_global_policy("float32")
     best = keras.models.load_model(out / "best.keras")
-    final = build_model(widths=tuple(args.widths))
+    final = build_model(widths=tuple(args.widths), stem=args.stem)
     final.set_weights(best.get_weights())
     final.save(out / "model.keras")
     plot_history(history, out / "training_curve.png")
@@ -241,6 +241,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="train without the square-root inverse-frequency class weights")
     p.add_argument("--widths", type=int, nargs="+",
                    help="channels per stage (default: convert.model.DEFAULT_WIDTHS)")
+    p.add_argument("--stem", type=int, default=0,
+                   help="channels of a stride-2 conv before the first stage (0: none, stages start at 48x48)")
     p.add_argument("--patience", type=int, default=15, help="early stopping on PublicTest accuracy")
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--limit", type=int, default=0, help="use only this many training faces (smoke runs)")

@@ -127,6 +127,8 @@ def test_one_epoch_train_quantize_and_run_int8(tmp_path, sample):
 
 def test_distillation_blends_the_teacher_into_the_targets(tmp_path, sample):
     """--teacher scores the training faces once (cached in the run) and blends them into the targets."""
+    import keras
+
     from convert import train
 
     hard = np.eye(7, dtype=np.float32)[[3, 0]]
@@ -138,8 +140,9 @@ def test_distillation_blends_the_teacher_into_the_targets(tmp_path, sample):
     images, labels = sample
     csv = write_csv(tmp_path / "fer2013.csv", images, labels, usages_for(len(labels)))
     run = tmp_path / "run"
+    # the fast model's recipe: a stride-2 stem, then the stages at 24x24 and below
     assert train.main(["--data", str(csv), "--out", str(run), "--epochs", "1", "--batch-size", "64",
-                       "--widths", "8", "16", "16", "32", "--threads", "2",
+                       "--stem", "8", "--widths", "16", "16", "32", "--threads", "2",
                        "--teacher", "models/fer_edge.keras", "--teacher-weight", "0.5"]) == 0
     scores = np.load(run / "teacher_scores.npy")
     training = load(csv, "Training")
@@ -150,6 +153,9 @@ def test_distillation_blends_the_teacher_into_the_targets(tmp_path, sample):
     assert len(set(scores.argmax(axis=1))) >= 5
     settings = json.loads((run / "summary.json").read_text())["settings"]
     assert settings["teacher"] == "models/fer_edge.keras" and settings["teacher_weight"] == 0.5
+    model = keras.models.load_model(run / "model.keras")
+    assert model.get_layer("stem_conv").output.shape[1:] == (24, 24, 8)
+    assert model.get_layer("stage0_conv0").output.shape[1:] == (24, 24, 16)
 
 
 def test_quantize_gate_refuses_a_large_drop(tmp_path, sample, capsys):
