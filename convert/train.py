@@ -2,8 +2,8 @@
 
     python -m convert.train --data ../shared/data/fer2013.npz --out runs/main
     python -m convert.train --data ../shared/data/fer2013.npz --out runs/main --resume
-    python -m convert.train --data ../shared/data/fer2013.npz --out runs/small \
-        --widths 16 32 64 128 --teacher models/fer_edge.keras     # distil a smaller network
+    python -m convert.train --data ../shared/data/fer2013.npz --out runs/stem --stem 16 \
+        --widths 32 64 128 --teacher models/fer_edge.keras        # distil the fast network
 
 A run folder holds ``backup/`` (the state to resume from, written every epoch),
 ``best.keras`` (highest PublicTest accuracy so far), ``history.csv``, and once the run ends
