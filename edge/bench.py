@@ -34,6 +34,7 @@ from edge.bench_loops import (
     source_factory,
 )
 from edge.classifier import (
+    FAST_MODEL_NAME,
     TFLiteExpressionClassifier,
     default_model_path,
     load_interpreter_class,
@@ -46,6 +47,8 @@ from edge.sources import open_source
 LIVE_FRAMES = 300  # --frames default for cameras and streams, which never end
 SWEEP = {"scale_factor": (1.1, 1.2, 1.3), "min_neighbors": (3, 5), "downscale_width": (0, 480, 320, 240)}
 STAGES = ("capture", "detect", "classify", "classify_face", "publish")
+# the stages each frame goes through in turn (classify_face is inside classify)
+FRAME_STAGES = ("capture", "detect", "classify", "publish")
 TF_HINT = "pip install -e '.[convert]' (TensorFlow, host side)"
 # fer's declared dependencies pull in PyTorch (for MTCNN) and opencv-contrib-python, which would
 # replace the headless OpenCV; its Haar + TFLite pipeline needs neither.
@@ -72,6 +75,8 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         "settings": settings(config),
     }
+    result["time_shares"] = time_shares(result["stages"], result["ms_per_frame"])
+    result["advice"] = advice(result, source.is_live)
     if args.compare or args.baseline or args.sweep:
         new_source = source_factory(config, limit)
         if args.compare:
@@ -90,6 +95,34 @@ def settings(config: Config) -> dict[str, Any]:
             "haar": dataclasses.asdict(config.detector), "tracking": dataclasses.asdict(config.tracking),
             "publish_mode": config.publish.mode, "opencv": cv2.__version__,
             "opencv_threads": cv2.getNumThreads(), "interpreter": load_interpreter_class().__module__}
+
+
+def time_shares(stages: dict[str, dict[str, float]], ms_per_frame: float) -> dict[str, float]:
+    """Each stage's share of a frame's wall time; "other" is tracking, smoothing and the loop."""
+    shares = {name: stages[name]["mean_ms"] / ms_per_frame for name in FRAME_STAGES if name in stages}
+    shares["other"] = max(1.0 - sum(shares.values()), 0.0)
+    return {name: round(share, 3) for name, share in shares.items()}
+
+
+def advice(r: dict[str, Any], live: bool) -> str:
+    """Which setting would speed this loop up most, from the stage that takes most of a frame."""
+    stage, share = max(r["time_shares"].items(), key=lambda item: item[1])
+    if stage == "detect":
+        return (f"Haar takes {share:.0%} of a frame: a smaller detector.downscale_width or a larger "
+                "detector.detect_every is faster; --sweep shows what each costs in recall")
+    if stage == "classify" and Path(r["settings"]["model"]).name != FAST_MODEL_NAME:
+        return (f"classification takes {share:.0%} of a frame ({r['faces_per_frame']:.1f} faces): "
+                f"model.path = \"{FAST_MODEL_NAME}\" takes 8x less time per face for 4.5 points "
+                "of accuracy (models/README.md)")
+    if stage == "classify":
+        return (f"classification takes {share:.0%} of a frame ({r['faces_per_frame']:.1f} faces) with "
+                "the fast model: a larger detector.min_size leaves out distant faces")
+    if stage == "capture" and live:
+        return (f"waiting for the camera takes {share:.0%} of a frame: its frame rate, not the "
+                "processing, limits fps here")
+    if stage == "capture":
+        return f"decoding takes {share:.0%} of a frame: a smaller video decodes faster"
+    return f"{stage} takes {share:.0%} of a frame"
 
 
 def reference(flag: str) -> Any:
@@ -241,6 +274,8 @@ def report(r: dict[str, Any]) -> str:
         f"(Haar runs with a face {r.get('detect_recall', 0):.1%})",
         f"  CPU {r['cpu_s']:.1f} s ({r['cpu_ms_per_frame']:.2f} ms/frame, "
         f"{r['cpu_cores']:.2f} cores busy), peak RSS {r['peak_rss_kib'] / 1024:.0f} MiB",
+        "  time per frame: " + ", ".join(f"{name} {share:.0%}" for name, share in r["time_shares"].items()),
+        f"  {r['advice']}",
     ]
     if c := r.get("compare"):
         lines.append("\nint8 against float TFLite (alternated):")

@@ -62,12 +62,18 @@ def test_json_has_fps_stages_recall_and_settings(face_video):
     assert settings["model"].endswith("fer_edge_int8.tflite") and settings["threads"] == 1
     assert {"scale_factor", "min_neighbors", "min_size", "downscale_width", "detect_every",
             "equalize"} <= settings["haar"].keys()
+    # where the time goes: each stage's share of the frame, and what to change first
+    shares = report["time_shares"]
+    assert list(shares) == ["capture", "detect", "classify", "publish", "other"]
+    assert all(share >= 0 for share in shares.values()) and abs(sum(shares.values()) - 1) < 0.01
+    assert f"{max(shares.values()):.0%} of a frame" in report["advice"]
 
 
 def test_table_names_every_stage(face_video):
     result = bench("--source", str(face_video), "--frames", "5", "--threads", "2")
     assert result.returncode == 0, result.stderr
-    for name in (*STAGES, "fps", "frames with a face 100.0%", "peak RSS", "2 LiteRT thread(s)"):
+    for name in (*STAGES, "fps", "frames with a face 100.0%", "peak RSS", "2 LiteRT thread(s)",
+                 "time per frame: capture", "of a frame"):
         assert name in result.stdout
 
 
@@ -148,6 +154,25 @@ def test_missing_tensorflow_says_what_to_install(monkeypatch):
     monkeypatch.setattr(bench_module.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(EdgeError, match=r"--baseline seed needs TensorFlow.*pip install -e '\.\[convert\]'"):
         bench_module.reference("--baseline seed")
+
+
+@pytest.mark.parametrize(("shares", "model", "live", "expected"), [
+    ({"capture": 0.1, "detect": 0.7, "classify": 0.2}, "fer_edge_int8.tflite", False,
+     "Haar takes 70% of a frame: a smaller detector.downscale_width"),
+    ({"capture": 0.1, "detect": 0.3, "classify": 0.6}, "fer_edge_int8.tflite", False,
+     'classification takes 60% of a frame (2.0 faces): model.path = "fer_edge_fast_int8.tflite"'),
+    ({"capture": 0.1, "detect": 0.3, "classify": 0.6}, "fer_edge_fast_int8.tflite", False,
+     "with the fast model: a larger detector.min_size"),
+    ({"capture": 0.8, "detect": 0.1, "classify": 0.1}, "fer_edge_int8.tflite", True,
+     "waiting for the camera takes 80% of a frame: its frame rate"),
+    ({"capture": 0.8, "detect": 0.1, "classify": 0.1}, "fer_edge_int8.tflite", False,
+     "decoding takes 80% of a frame"),
+])
+def test_advice_names_the_stage_that_takes_most_of_a_frame(shares, model, live, expected):
+    from edge.bench import advice
+
+    result = {"time_shares": shares, "faces_per_frame": 2.0, "settings": {"model": f"/opt/models/{model}"}}
+    assert expected in advice(result, live)
 
 
 def test_float_twin_of_an_int8_model_is_found_or_asked_for(tmp_path):
