@@ -17,6 +17,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,6 +25,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from convert.data import DataError, load  # noqa: E402
 from convert.evaluate import predict_keras, predict_tflite  # noqa: E402
+
+if TYPE_CHECKING:
+    import keras
 
 
 class QuantizationError(Exception):
@@ -41,15 +45,18 @@ def representative_faces(data: str | Path, count: int, seed: int) -> np.ndarray:
 
 
 def convert(model_path: str | Path, faces: np.ndarray, mirror_average: bool = True) -> bytes:
-    """Full-integer conversion: uint8 input and output, int8 builtins only."""
+    """The saved model's full-integer conversion, averaged over the mirror image if asked."""
     import keras
-    import tensorflow as tf
 
     from convert.model import with_mirror_average
 
     model = keras.models.load_model(model_path)
-    if mirror_average:
-        model = with_mirror_average(model)
+    return to_int8(with_mirror_average(model) if mirror_average else model, faces)
+
+
+def to_int8(model: keras.Model, faces: np.ndarray) -> bytes:
+    """Full-integer conversion of a Keras model: uint8 input and output, int8 builtins only."""
+    import tensorflow as tf
 
     def calibration():
         for face in faces:

@@ -168,3 +168,18 @@ def test_quantize_gate_refuses_a_large_drop(tmp_path, sample, capsys):
     assert quantize.main(["models/fer_edge.keras", "--data", str(csv), "--out", str(out),
                           "--max-drop", "-100", "--calibration-faces", "70"]) == 1
     assert "points below float" in capsys.readouterr().err and not out.exists()
+
+
+def test_profile_times_each_stage_of_the_int8_network(tmp_path, capsys):
+    """convert.profile cuts the network after each stage and times each int8 prefix."""
+    from convert import profile
+    from convert.model import build_model
+
+    path = tmp_path / "small.keras"
+    build_model((8, 16), stem=4).save(path)
+    assert profile.main([str(path), "--number", "5"]) == 0
+    out = capsys.readouterr().out
+    ends = ["normalize", "stem_relu", "stage0_pool", "stage1_pool", "scores"]
+    assert [line.split()[2] for line in out.splitlines()[1:]] == ends
+    assert "µs per invoke (int8, 1 thread)" in out.splitlines()[0]
+    assert profile.main([str(tmp_path / "missing.keras")]) == 2
