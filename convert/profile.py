@@ -23,8 +23,8 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from convert.data import DataError, load  # noqa: E402
-from convert.quantize import to_int8  # noqa: E402
+from convert.data import DataError  # noqa: E402
+from convert.quantize import representative_faces, to_int8  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parents[1] / "tests" / "data" / "fer2013_privatetest_sample.npz"
 
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: model {args.model} not found", file=sys.stderr)
         return 2
     try:
-        faces = load(args.data, "Training").images[:500] if args.data else np.load(SAMPLE)["images"]
+        faces = representative_faces(args.data, 500, seed=0) if args.data else np.load(SAMPLE)["images"]
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -99,7 +99,7 @@ def settings(config: Config) -> dict[str, Any]:
 
 def time_shares(stages: dict[str, dict[str, float]], ms_per_frame: float) -> dict[str, float]:
     """Each stage's share of a frame's wall time; "other" is tracking, smoothing and the loop."""
-    shares = {name: stages[name]["mean_ms"] / ms_per_frame for name in FRAME_STAGES if name in stages}
+    shares = {name: stages[name]["mean_ms"] / ms_per_frame for name in FRAME_STAGES}
     shares["other"] = max(1.0 - sum(shares.values()), 0.0)
     return {name: round(share, 3) for name, share in shares.items()}
 
