@@ -9,7 +9,7 @@ SUDO   := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 .PHONY: demo test mosquitto test-tools clean
 
 demo: $(VENV)/.installed mosquitto
-	$(BIN)/python -m edge.demo
+	$(BIN)/python scripts/demo.py
 
 test: $(VENV)/.installed mosquitto test-tools
 	$(BIN)/python -m pytest

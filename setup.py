@@ -10,13 +10,16 @@ setup(
     long_description_content_type="text/markdown",
     license="MIT",
     python_requires=">=3.10",
-    packages=["edge", "edge.models", "edge.systemd", "convert"],
-    # The shipped model lives in models/ at the top of the repository and installs as
-    # edge.models, so a plain (non-editable) install finds it with importlib.resources;
-    # the systemd unit (systemd/) installs as edge.systemd for `fer-edge install-service`.
-    package_dir={"edge.models": "models", "edge.systemd": "systemd"},
-    package_data={"edge.models": ["*.tflite", "labels.txt"], "edge": ["config.example.toml", "static/*"],
-                  "edge.systemd": ["*.service", "*.conf"]},
+    # The folders keep their names (edge/, convert/, models/, systemd/); the installed import
+    # names carry the project's: fer_edge (the device side, with models/ and systemd/ as its
+    # package data) and fer_convert (the host side, TensorFlow).
+    packages=["fer_edge", "fer_edge.sources", "fer_edge.mqtt", "fer_edge.web", "fer_edge.tools",
+              "fer_edge.models", "fer_edge.systemd", "fer_convert"],
+    package_dir={"fer_edge": "edge", "fer_edge.models": "models", "fer_edge.systemd": "systemd",
+                 "fer_convert": "convert"},
+    package_data={"fer_edge": ["config.example.toml", "py.typed"], "fer_edge.web": ["static/*"],
+                  "fer_edge.models": ["*.tflite", "labels.txt"],
+                  "fer_edge.systemd": ["*.service", "*.conf"]},
     install_requires=[
         "ai-edge-litert>=1.2",
         "numpy>=2",
@@ -29,7 +32,7 @@ setup(
         "picamera2": ["picamera2>=0.3.17"],
         "test": ["pytest>=8", "scikit-image>=0.22", "cryptography>=42", "jinja2>=3"],
     },
-    entry_points={"console_scripts": ["fer-edge=edge.cli:main"]},
+    entry_points={"console_scripts": ["fer-edge=fer_edge.cli:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Operating System :: POSIX :: Linux",

@@ -1,6 +1,6 @@
 """Evaluate a Keras model or a .tflite file on any split of any FER2013 form.
 
-    python -m convert.evaluate models/fer_edge_int8.tflite --data ../shared/data/fer2013.npz \
+    python -m fer_convert.evaluate models/fer_edge_int8.tflite --data ../shared/data/fer2013.npz \
         --split PrivateTest --json report.json --confusion confusion.png
 
 Prints accuracy and per-class precision/recall/F1; writes a JSON report and a
@@ -19,12 +19,12 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from convert.data import LABELS, DataError, load  # noqa: E402
+from .data import LABELS, DataError, load  # noqa: E402
 
 
 def predict_tflite(model_path: str | Path, images: np.ndarray, threads: int = 1) -> np.ndarray:
     """(N, 7) probabilities from a uint8 TFLite model, run face by face as on the device."""
-    from edge.classifier import TFLiteExpressionClassifier
+    from fer_edge.classifier import TFLiteExpressionClassifier
 
     classifier = TFLiteExpressionClassifier(model_path, threads=threads)
     return np.stack([classifier.probabilities(face) for face in images])
@@ -109,7 +109,7 @@ def format_report(result: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: evaluate, print the table, write the JSON and PNG where asked."""
-    p = argparse.ArgumentParser(prog="python -m convert.evaluate", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m fer_convert.evaluate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="a .keras model or a .tflite file")
     p.add_argument("--data", required=True, help="fer2013.npz, fer2013.csv or an image-folder root")

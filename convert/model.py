@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from convert.data import LABELS, SIDE
+from .data import LABELS, SIDE
 
 # Channels per stage; each stage is two 3x3 conv-BN-ReLU layers and a 2x2 max-pool. Doubling
 # the width at each halving keeps the cost of the first three stages about equal; the last

@@ -1,6 +1,6 @@
 """Where an int8 model's time goes: the LiteRT time of each stage, one thread.
 
-    python -m convert.profile models/fer_edge_fast.keras
+    python -m fer_convert.profile models/fer_edge_fast.keras
 
 Each prefix of the network (up to the normalisation, the stem, each stage's pool, the head)
 is quantized like the shipped model and its ``invoke`` timed on one face, best of 5. A stage's
@@ -23,8 +23,8 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from convert.data import DataError  # noqa: E402
-from convert.quantize import representative_faces, to_int8  # noqa: E402
+from .data import DataError  # noqa: E402
+from .quantize import representative_faces, to_int8  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parents[1] / "tests" / "data" / "fer2013_privatetest_sample.npz"
 
@@ -38,7 +38,7 @@ def prefix_ends(model) -> list[str]:
 
 def invoke_us(tflite: bytes, face: np.ndarray, number: int) -> float:
     """Best-of-5 microseconds per ``invoke`` of a uint8 model on one thread."""
-    from edge.classifier import load_interpreter_class
+    from fer_edge.classifier import load_interpreter_class
 
     interpreter = load_interpreter_class()(model_content=tflite, num_threads=1)
     interpreter.allocate_tensors()
@@ -62,7 +62,7 @@ def profile(model_path: str | Path, faces: np.ndarray, number: int = 1000) -> li
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: print each prefix's time and each stage's share."""
-    p = argparse.ArgumentParser(prog="python -m convert.profile", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m fer_convert.profile", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", type=Path, help="a trained float .keras model")
     p.add_argument("--data", help="faces to calibrate with (default: the 500 test-sample faces)")

@@ -1,6 +1,6 @@
 """Quantize a trained Keras model to a full-integer int8 TFLite model, with accuracy gates.
 
-    python -m convert.quantize runs/main/model.keras --data ../shared/data/fer2013.npz \
+    python -m fer_convert.quantize runs/main/model.keras --data ../shared/data/fer2013.npz \
         --out models/fer_edge_int8.tflite
 
 The output takes uint8 [1, 48, 48, 1] raw pixels and returns 7 uint8 scores, averaged inside
@@ -23,8 +23,8 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from convert.data import DataError, load  # noqa: E402
-from convert.evaluate import predict_keras, predict_tflite  # noqa: E402
+from .data import DataError, load  # noqa: E402
+from .evaluate import predict_keras, predict_tflite  # noqa: E402
 
 if TYPE_CHECKING:
     import keras
@@ -48,7 +48,7 @@ def convert(model_path: str | Path, faces: np.ndarray, mirror_average: bool = Tr
     """The saved model's full-integer conversion, averaged over the mirror image if asked."""
     import keras
 
-    from convert.model import with_mirror_average
+    from .model import with_mirror_average
 
     model = keras.models.load_model(model_path)
     return to_int8(with_mirror_average(model) if mirror_average else model, faces)
@@ -73,7 +73,7 @@ def to_int8(model: keras.Model, faces: np.ndarray) -> bytes:
 
 def float_ops(tflite_path: str | Path) -> list[str]:
     """Names of ops that read or write a float tensor (empty for a full-integer model)."""
-    from edge.classifier import load_interpreter_class
+    from fer_edge.classifier import load_interpreter_class
 
     interpreter = load_interpreter_class()(model_path=str(tflite_path))
     interpreter.allocate_tensors()
@@ -117,7 +117,7 @@ def quantize(model_path: Path, data: str | Path, out: Path, gate_split: str = "P
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: quantize and print the float and int8 accuracies."""
-    p = argparse.ArgumentParser(prog="python -m convert.quantize", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m fer_convert.quantize", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", type=Path, help="the trained float .keras model")
     p.add_argument("--data", required=True, help="fer2013.npz, fer2013.csv or an image-folder root")
@@ -129,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="export the plain network, without averaging each face with its mirror")
     args = p.parse_args(argv)
     if not args.model.is_file():
-        print(f"error: model {args.model} not found; train one with python -m convert.train", file=sys.stderr)
+        print(f"error: model {args.model} not found; train one with python -m fer_convert.train",
+              file=sys.stderr)
         return 2
     try:
         result = quantize(args.model, args.data, args.out, args.gate_split, args.max_drop,

@@ -26,7 +26,7 @@ def float_tflite(keras_path: str | Path, out_dir: str | Path, mirror_average: bo
     import keras
     import tensorflow as tf
 
-    from convert.model import with_mirror_average
+    from .model import with_mirror_average
 
     model = keras.models.load_model(keras_path)
     model = with_mirror_average(model) if mirror_average else model

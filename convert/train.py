@@ -1,13 +1,13 @@
 """Train the expression CNN on FER2013; resumable, with model selection on PublicTest only.
 
-    python -m convert.train --data ../shared/data/fer2013.npz --out runs/main
-    python -m convert.train --data ../shared/data/fer2013.npz --out runs/main --resume
-    python -m convert.train --data ../shared/data/fer2013.npz --out runs/stem --stem 16 \
+    python -m fer_convert.train --data ../shared/data/fer2013.npz --out runs/main
+    python -m fer_convert.train --data ../shared/data/fer2013.npz --out runs/main --resume
+    python -m fer_convert.train --data ../shared/data/fer2013.npz --out runs/stem --stem 16 \
         --widths 32 64 128 --teacher models/fer_edge.keras        # distil the fast network
 
 A run folder holds ``backup/`` (the state to resume from, written every epoch),
 ``best.keras`` (highest PublicTest accuracy so far), ``history.csv``, and once the run ends
-``model.keras`` (the best weights in float32, ready for ``convert.quantize``),
+``model.keras`` (the best weights in float32, ready for ``fer_convert.quantize``),
 ``training_curve.png`` and ``summary.json``.
 """
 
@@ -25,7 +25,7 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from convert.data import LABELS, DataError, Split, load  # noqa: E402
+from .data import LABELS, DataError, Split, load  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def teacher_probabilities(teacher: Path, split: Split, cache: Path) -> np.ndarra
         scores = np.load(cache)
         if scores.shape == (len(split), len(LABELS)):
             return scores
-    from convert.evaluate import predict_keras
+    from .evaluate import predict_keras
 
     log.info("scoring %d training faces with the teacher %s", len(split), teacher)
     scores = predict_keras(teacher, split.images, mirror_average=True).astype(np.float32)
@@ -144,7 +144,7 @@ def train(args: argparse.Namespace) -> dict:
     import keras
     import tensorflow as tf
 
-    from convert.model import DEFAULT_WIDTHS, build_model
+    from .model import DEFAULT_WIDTHS, build_model
 
     args.widths = list(args.widths or DEFAULT_WIDTHS)  # recorded in summary.json
     out = Path(args.out)
@@ -221,7 +221,7 @@ def train(args: argparse.Namespace) -> dict:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options of the training run."""
-    p = argparse.ArgumentParser(prog="python -m convert.train", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m fer_convert.train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True, help="fer2013.npz, fer2013.csv or an image-folder root")
     p.add_argument("--out", required=True, help="run folder (checkpoints, history, model)")

@@ -1,7 +1,7 @@
-"""``python -m edge`` runs the fer-edge command."""
+"""``python -m fer_edge`` runs the fer-edge command."""
 
 import sys
 
-from edge.cli import main
+from .cli import main
 
 sys.exit(main())

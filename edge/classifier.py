@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edge.errors import ModelError
+from .errors import ModelError
+from .shipped import shipped_path
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +38,7 @@ class Expression:
 
 def bundled_model_path(name: str = DEFAULT_MODEL_NAME) -> Path:
     """A shipped model file: installed as package data, or models/ in a source checkout."""
-    try:
-        installed = Path(str(resources.files("edge.models") / name))
-        if installed.exists():
-            return installed
-    except ModuleNotFoundError:
-        pass
-    return Path(__file__).resolve().parents[1] / "models" / name
+    return shipped_path("models", name)
 
 
 def default_model_path() -> Path:
@@ -131,7 +125,7 @@ class TFLiteExpressionClassifier:
             self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"{self.model_path} is not a valid TFLite model ({exc}); "
-                             "pass --model PATH to a .tflite file made by convert.quantize") from None
+                             "pass --model PATH to a .tflite file made by fer_convert.quantize") from None
         self._input, self._output = self._check_contract()
 
     def _check_contract(self) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -141,7 +135,7 @@ class TFLiteExpressionClassifier:
         if len(inputs) != 1 or inputs[0]["dtype"] != np.uint8 or tuple(inputs[0]["shape"]) != INPUT_SHAPE:
             raise ModelError(f"{self.model_path}: expected one uint8{list(INPUT_SHAPE)} input "
                              f"(raw 48x48 grayscale pixels), found {found}; quantize the model "
-                             "with convert.quantize or pass --model PATH to one that was")
+                             "with fer_convert.quantize or pass --model PATH to one that was")
         size = int(np.prod(outputs[0]["shape"])) if len(outputs) == 1 else -1
         if size != len(self.labels):
             raise ModelError(f"{self.model_path}: expected one output of {len(self.labels)} scores "

@@ -5,26 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import signal
 import sys
 import threading
 from pathlib import Path
 from typing import Any
 
-from edge.errors import ConfigError, EdgeError
+from .errors import ConfigError, EdgeError
+from .logs import configure_logging
 
-log = logging.getLogger("edge")
+log = logging.getLogger("fer_edge")
 
 EX_CONFIG = 78
-
-
-def configure_logging(level: str) -> None:
-    """Log to stderr; without timestamps under systemd, whose journal adds its own."""
-    under_systemd = "JOURNAL_STREAM" in os.environ or "INVOCATION_ID" in os.environ
-    fmt = "%(levelname)s %(name)s: %(message)s" if under_systemd else \
-        "%(asctime)s %(levelname)s %(name)s: %(message)s"
-    logging.basicConfig(level=level.upper(), format=fmt, stream=sys.stderr, force=True)
 
 
 def run_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -42,17 +34,17 @@ def run_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the daemon until the source ends or a signal arrives."""
-    from edge.config import load_config
-    from edge.notify import SystemdNotifier
-    from edge.pipeline import Pipeline, build_pipeline
+    from .config import load_config
+    from .notify import SystemdNotifier
+    from .pipeline import Pipeline, build_pipeline
 
     config = load_config(args.config, run_overrides(args))
     configure_logging(config.log_level)
     notifier = SystemdNotifier.from_environment()
     health = preview = server = None
     if config.http.enabled:
-        from edge.http import LoopHealth, build_http_server
-        from edge.preview import PreviewFeed
+        from .web.preview import PreviewFeed
+        from .web.server import LoopHealth, build_http_server
         health = LoopHealth()
         preview = PreviewFeed() if config.http.preview else None
 
@@ -71,7 +63,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     pipeline = build_pipeline(config, on_tick=on_tick)
     if config.homeassistant.enabled:
-        from edge.homeassistant import HomeAssistantDiscovery
+        from .mqtt.homeassistant import HomeAssistantDiscovery
         HomeAssistantDiscovery.from_config(config, pipeline.publisher).attach()
     if health is not None:
         server = build_http_server(config, health=health, preview=preview)
@@ -105,7 +97,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     """Validate a config file; print OK or each error with its dotted key."""
-    from edge.config import load_config
+    from .config import load_config
 
     load_config(args.file)
     print(f"{args.file}: OK")
@@ -114,9 +106,9 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Detect and classify the faces in image files; print JSON, one object per image."""
-    from edge.classifier import TFLiteExpressionClassifier
-    from edge.faces import HaarFaceDetector, HaarSettings
-    from edge.http import FacePredictor, UploadError
+    from .classifier import TFLiteExpressionClassifier
+    from .faces import HaarFaceDetector, HaarSettings
+    from .web.server import FacePredictor, UploadError
 
     predictor = FacePredictor(HaarFaceDetector(HaarSettings()), TFLiteExpressionClassifier(args.model))
     status = 0
@@ -164,10 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--model", help="int8 .tflite model (default: the bundled one)")
     predict.set_defaults(func=cmd_predict)
 
-    from edge.annotate import add_annotate_command
-    from edge.bench import add_bench_command
-    from edge.homeassistant import add_homeassistant_commands
-    from edge.service import add_service_commands
+    from .tools.annotate import add_annotate_command
+    from .tools.bench import add_bench_command
+    from .tools.ha_discovery import add_homeassistant_commands
+    from .tools.service import add_service_commands
     add_service_commands(sub)
     add_annotate_command(sub)
     add_bench_command(sub)

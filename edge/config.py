@@ -24,8 +24,8 @@ if sys.version_info >= (3, 11):
 else:  # Jetson's JetPack 6 ships Python 3.10
     import tomli as tomllib
 
-from edge.errors import ConfigError
-from edge.faces import HaarSettings
+from .errors import ConfigError
+from .faces import HaarSettings
 
 ENV_PREFIX = "FER_EDGE_"
 PASSWORD_CREDENTIAL = "mqtt_password"  # name used with systemd's LoadCredential=

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from edge.classifier import Expression
+from .classifier import Expression
 
 
 class EventPolicy:

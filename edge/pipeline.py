@@ -14,13 +14,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from edge.classifier import Expression, TFLiteExpressionClassifier
-from edge.config import Config
-from edge.events import EventPolicy, make_event
-from edge.faces import FaceTracker, HaarFaceDetector, Track, crop_face
-from edge.publisher import MqttPublisher, MqttSettings
-from edge.sources import Frame, FrameGrabber, open_source, to_gray
-from edge.stats import RateMeter, StageTimes
+from .classifier import Expression, TFLiteExpressionClassifier
+from .config import Config
+from .events import EventPolicy, make_event
+from .faces import HaarFaceDetector, crop_face
+from .mqtt.publisher import MqttPublisher, MqttSettings
+from .sources import Frame, FrameGrabber, open_source, to_gray
+from .stats import RateMeter, StageTimes
+from .tracking import FaceTracker, Track
 
 log = logging.getLogger(__name__)
 

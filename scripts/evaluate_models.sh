@@ -7,7 +7,7 @@ data=${1:?usage: $0 path/to/fer2013.npz (or fer2013.csv, or an image-folder root
 cd "$(dirname "$0")/.."
 mkdir -p models/reports
 evaluate() {  # MODEL SPLIT REPORT [--mirror-average]
-  python -m convert.evaluate "$1" --data "$data" --split "$2" --json "models/reports/$3" "${@:4}"
+  python -m fer_convert.evaluate "$1" --data "$data" --split "$2" --json "models/reports/$3" "${@:4}"
 }
 for split in PrivateTest PublicTest Training; do
   # the default model: the plain float network, the same averaged over the mirror image as
@@ -19,7 +19,7 @@ for split in PrivateTest PublicTest Training; do
   evaluate models/fer_edge_fast.keras "$split" "fast_float_$split.json"
   evaluate models/fer_edge_fast_int8.tflite "$split" "fast_int8_$split.json"
 done
-python -m convert.evaluate models/fer_edge_int8.tflite --data "$data" --split PrivateTest \
+python -m fer_convert.evaluate models/fer_edge_int8.tflite --data "$data" --split PrivateTest \
   --confusion models/confusion_matrix.png > /dev/null
-python -m convert.evaluate models/fer_edge_fast_int8.tflite --data "$data" --split PrivateTest \
+python -m fer_convert.evaluate models/fer_edge_fast_int8.tflite --data "$data" --split PrivateTest \
   --confusion models/confusion_matrix_fast.png > /dev/null

@@ -23,9 +23,9 @@ import numpy as np
 import paho.mqtt.client as mqtt
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the test broker
 
-from edge.broker import MosquittoBroker  # noqa: E402
+from support.broker import MosquittoBroker  # noqa: E402
 
 
 def rss_mib(pid: int) -> float:
@@ -62,7 +62,7 @@ def main() -> int:
         viewer.connect(broker.host, broker.port)
         viewer.subscribe("fer-edge/soak/#", qos=1)
         viewer.loop_start()
-        daemon = subprocess.Popen([sys.executable, "-m", "edge", "run", "--source", args.source, "--loop",
+        daemon = subprocess.Popen([sys.executable, "-m", "fer_edge", "run", "--source", args.source, "--loop",
                                    "--realtime", "--device-id", "soak", "--mqtt-host", broker.host,
                                    "--mqtt-port", str(broker.port), "--log-level", "warning"], cwd=ROOT)
         samples: list[tuple[float, float]] = []

@@ -14,8 +14,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
-
-from edge.broker import MosquittoBroker, free_port, make_password_file  # noqa: F401 - re-exported
+from support.broker import MosquittoBroker, free_port, make_password_file  # noqa: F401 - re-exported
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:

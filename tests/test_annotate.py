@@ -10,12 +10,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
-from edge.annotate import EMOTION_COLOURS, colour_for, count_frames, draw_annotations
-from edge.classifier import Expression
-from edge.demo import make_face_video
-from edge.preview import PreviewFeed, TrackSnapshot
-from edge.sources import Frame
+from fer_edge.classifier import Expression
+from fer_edge.overlay import EMOTION_COLOURS, colour_for, draw_annotations
+from fer_edge.sources import Frame
+from fer_edge.tools.annotate import count_frames
+from fer_edge.web.preview import PreviewFeed, TrackSnapshot
+from support.media import make_face_video
 
 ROOT = Path(__file__).resolve().parents[1]
 FRAMES = 12
@@ -80,7 +80,7 @@ def test_preview_feed_keeps_to_its_frame_rate() -> None:
 
 def test_annotate_command_writes_a_playable_mp4_of_every_frame(face_video: Path, tmp_path: Path) -> None:
     out = tmp_path / "annotated.mp4"
-    result = subprocess.run([sys.executable, "-m", "edge", "annotate", "--source", str(face_video),
+    result = subprocess.run([sys.executable, "-m", "fer_edge", "annotate", "--source", str(face_video),
                              "--out", str(out)], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     assert f"{out}: {FRAMES} frames at 15 fps, {FRAMES} face boxes" in result.stdout
@@ -104,7 +104,7 @@ def test_annotate_command_writes_a_playable_mp4_of_every_frame(face_video: Path,
 
 def test_annotate_stops_after_max_frames(face_video: Path, tmp_path: Path) -> None:
     out = tmp_path / "short.avi"
-    result = subprocess.run([sys.executable, "-m", "edge", "annotate", "--source", str(face_video),
+    result = subprocess.run([sys.executable, "-m", "fer_edge", "annotate", "--source", str(face_video),
                              "--out", str(out), "--max-frames", "4"],
                             capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert result.returncode == 0, result.stderr
@@ -117,7 +117,7 @@ def test_annotate_stops_after_max_frames(face_video: Path, tmp_path: Path) -> No
 ])
 def test_annotate_refuses_an_unwritable_output(face_video: Path, tmp_path: Path, out: str,
                                                message: str) -> None:
-    result = subprocess.run([sys.executable, "-m", "edge", "annotate", "--source", str(face_video),
+    result = subprocess.run([sys.executable, "-m", "fer_edge", "annotate", "--source", str(face_video),
                              "--out", str(tmp_path / out)], capture_output=True, text=True, timeout=60,
                             cwd=ROOT)
     assert result.returncode == 1

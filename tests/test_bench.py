@@ -16,9 +16,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
-from edge.demo import make_face_video
-from edge.errors import EdgeError
+from fer_edge.errors import EdgeError
+from support.media import make_face_video
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("capture", "detect", "classify", "classify_face", "publish")
@@ -32,8 +31,8 @@ def face_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def bench(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    """Run scripts/bench.py ARGS as a user would."""
-    return subprocess.run([sys.executable, str(ROOT / "scripts" / "bench.py"), *args],
+    """Run ``fer-edge bench ARGS`` as a user would."""
+    return subprocess.run([sys.executable, "-m", "fer_edge", "bench", *args],
                           capture_output=True, text=True, timeout=timeout, cwd=ROOT)
 
 
@@ -140,7 +139,7 @@ def test_baseline_fer_runs_the_fer_package_on_640x480_frames(face_video):
 
 
 def test_missing_fer_package_says_what_to_install(monkeypatch):
-    from edge import bench as bench_module
+    from fer_edge.tools import bench as bench_module
 
     monkeypatch.setattr(bench_module.importlib.util, "find_spec", lambda name: None)
     args = argparse.Namespace(baseline=["fer"])
@@ -149,7 +148,7 @@ def test_missing_fer_package_says_what_to_install(monkeypatch):
 
 
 def test_missing_tensorflow_says_what_to_install(monkeypatch):
-    from edge import bench as bench_module
+    from fer_edge.tools import bench as bench_module
 
     monkeypatch.setattr(bench_module.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(EdgeError, match=r"--baseline seed needs TensorFlow.*pip install -e '\.\[convert\]'"):
@@ -169,14 +168,14 @@ def test_missing_tensorflow_says_what_to_install(monkeypatch):
      "decoding takes 80% of a frame"),
 ])
 def test_advice_names_the_stage_that_takes_most_of_a_frame(shares, model, live, expected):
-    from edge.bench import advice
+    from fer_edge.tools.bench import advice
 
     result = {"time_shares": shares, "faces_per_frame": 2.0, "settings": {"model": f"/opt/models/{model}"}}
     assert expected in advice(result, live)
 
 
 def test_float_twin_of_an_int8_model_is_found_or_asked_for(tmp_path):
-    from edge.bench import keras_model
+    from fer_edge.tools.bench import keras_model
 
     (tmp_path / "mine.keras").write_bytes(b"")
     no_flag = argparse.Namespace(keras_model=None)

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from edge.classifier import (
+from fer_edge.classifier import (
     DEFAULT_LABELS,
     FAST_MODEL_NAME,
     TFLiteExpressionClassifier,
@@ -15,7 +14,7 @@ from edge.classifier import (
     dequantize,
     resolve_model_path,
 )
-from edge.errors import ModelError
+from fer_edge.errors import ModelError
 
 DATA = Path(__file__).parent / "data"
 

@@ -9,15 +9,14 @@ from pathlib import Path
 
 import cv2
 import pytest
-
-from edge.demo import astronaut_bgr
+from support.media import astronaut_bgr
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def fer_edge(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    """Run ``python -m edge ARGS`` as a user would, capturing its output."""
-    return subprocess.run([sys.executable, "-m", "edge", *args], capture_output=True, text=True,
+    """Run ``python -m fer_edge ARGS`` as a user would, capturing its output."""
+    return subprocess.run([sys.executable, "-m", "fer_edge", *args], capture_output=True, text=True,
                           timeout=timeout, cwd=ROOT)
 
 
@@ -78,7 +77,7 @@ def test_plain_install_finds_the_bundled_models(tmp_path):
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
                     "--target", str(target), str(ROOT)], check=True, capture_output=True, timeout=300)
-    probe = ("from edge.classifier import TFLiteExpressionClassifier as C\n"
+    probe = ("from fer_edge.classifier import TFLiteExpressionClassifier as C\n"
              "for name in (None, 'fer_edge_fast_int8.tflite'):\n"
              "    c = C(name); print(c.model_path, len(c.labels))")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
@@ -87,3 +86,8 @@ def test_plain_install_finds_the_bundled_models(tmp_path):
     (default, count), (fast, fast_count) = (line.split() for line in result.stdout.splitlines())
     assert default.startswith(str(target)) and default.endswith("fer_edge_int8.tflite") and count == "7"
     assert fast.startswith(str(target)) and fast.endswith("fer_edge_fast_int8.tflite") and fast_count == "7"
+    # only the project-named packages: no generic `edge`, `convert` or `systemd` on sys.path
+    top_level = next(target.glob("fer_edge-*.dist-info/top_level.txt")).read_text().split()
+    assert sorted(top_level) == ["fer_convert", "fer_edge"]
+    assert sorted(p.name for p in target.iterdir() if not p.name.endswith(".dist-info")) == \
+        ["bin", "fer_convert", "fer_edge"]

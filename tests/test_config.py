@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from edge.cli import main
-from edge.config import load_config
-from edge.errors import ConfigError
+from fer_edge.cli import main
+from fer_edge.config import load_config
+from fer_edge.errors import ConfigError
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "edge" / "config.example.toml"
 

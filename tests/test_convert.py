@@ -8,8 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
-from convert.data import LABELS, DataError, load
+from fer_convert.data import LABELS, DataError, load
 
 SAMPLE = Path(__file__).parent / "data" / "fer2013_privatetest_sample.npz"
 
@@ -98,8 +97,8 @@ def test_missing_data_and_unknown_split(tmp_path):
 
 def test_one_epoch_train_quantize_and_run_int8(tmp_path, sample):
     """The whole host-side pipeline on 500 faces: train, quantize to int8, classify on-device style."""
-    from convert import quantize, train
-    from edge.classifier import TFLiteExpressionClassifier
+    from fer_convert import quantize, train
+    from fer_edge.classifier import TFLiteExpressionClassifier
 
     images, labels = sample
     csv = write_csv(tmp_path / "fer2013.csv", images, labels, usages_for(len(labels)))
@@ -128,8 +127,7 @@ def test_one_epoch_train_quantize_and_run_int8(tmp_path, sample):
 def test_distillation_blends_the_teacher_into_the_targets(tmp_path, sample):
     """--teacher scores the training faces once (cached in the run) and blends them into the targets."""
     import keras
-
-    from convert import train
+    from fer_convert import train
 
     hard = np.eye(7, dtype=np.float32)[[3, 0]]
     teacher = np.array([[0.1, 0, 0, 0.6, 0.1, 0, 0.2], [0.2, 0.1, 0.5, 0, 0, 0.2, 0]], np.float32)
@@ -160,7 +158,7 @@ def test_distillation_blends_the_teacher_into_the_targets(tmp_path, sample):
 
 def test_quantize_gate_refuses_a_large_drop(tmp_path, sample, capsys):
     """A drop beyond --max-drop fails with a clear message and writes nothing."""
-    from convert import quantize
+    from fer_convert import quantize
 
     images, labels = sample
     csv = write_csv(tmp_path / "fer2013.csv", images, labels, usages_for(len(labels)))
@@ -172,8 +170,8 @@ def test_quantize_gate_refuses_a_large_drop(tmp_path, sample, capsys):
 
 def test_profile_times_each_stage_of_the_int8_network(tmp_path, capsys):
     """convert.profile cuts the network after each stage and times each int8 prefix."""
-    from convert import profile
-    from convert.model import build_model
+    from fer_convert import profile
+    from fer_convert.model import build_model
 
     path = tmp_path / "small.keras"
     build_model((8, 16), stem=4).save(path)

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 from mqtt_helpers import topic_is
-
-from edge.demo import make_face_video
+from support.media import make_face_video
 
 ROOT = Path(__file__).resolve().parents[1]
 FRAMES = 24
@@ -29,7 +28,7 @@ def face_video(tmp_path_factory) -> Path:
 
 
 def run_daemon(broker, *args: str, env: dict[str, str] | None = None, timeout: float = 120):
-    command = [sys.executable, "-m", "edge", "run", "--mqtt-host", broker.host,
+    command = [sys.executable, "-m", "fer_edge", "run", "--mqtt-host", broker.host,
                "--mqtt-port", str(broker.port), "--device-id", "test", *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=ROOT,
                           env={**os.environ, **(env or {})})

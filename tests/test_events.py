@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
-from edge.classifier import Expression
-from edge.events import EventPolicy, make_event
-from edge.stats import RateMeter, StageTimes
+from fer_edge.classifier import Expression
+from fer_edge.events import EventPolicy, make_event
+from fer_edge.stats import RateMeter, StageTimes
 
 
 def test_every_mode_publishes_each_frame():

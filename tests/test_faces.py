@@ -5,17 +5,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-
-from edge.errors import ConfigError, ModelError
-from edge.faces import (
-    Face,
-    FaceTracker,
-    HaarFaceDetector,
-    HaarSettings,
-    ScoreSmoother,
-    crop_face,
-    iou,
-)
+from fer_edge.errors import ConfigError, ModelError
+from fer_edge.faces import Face, HaarFaceDetector, HaarSettings, crop_face
+from fer_edge.tracking import FaceTracker, ScoreSmoother, iou
 
 try:
     from skimage import data as skdata

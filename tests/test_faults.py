@@ -13,18 +13,17 @@ from pathlib import Path
 
 import pytest
 from mqtt_helpers import topic_is
-
-from edge.broker import free_port
-from edge.demo import make_face_video
+from support.broker import free_port
+from support.media import make_face_video
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 class Daemon:
-    """``python -m edge run`` in the background, its log lines collected as they come."""
+    """``python -m fer_edge run`` in the background, its log lines collected as they come."""
 
     def __init__(self, broker, *args: str, env: dict[str, str] | None = None):
-        command = [sys.executable, "-m", "edge", "run", "--mqtt-host", broker.host,
+        command = [sys.executable, "-m", "fer_edge", "run", "--mqtt-host", broker.host,
                    "--mqtt-port", str(broker.port), "--device-id", "test", *args]
         self.process = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True,
                                         env={**os.environ, **(env or {})})
@@ -166,8 +165,7 @@ class MjpegCamera:
 
     def __init__(self):
         import cv2
-
-        from edge.demo import astronaut_bgr
+        from support.media import astronaut_bgr
 
         self.jpeg = cv2.imencode(".jpg", cv2.resize(astronaut_bgr(), (320, 320)))[1].tobytes()
         self.port = free_port()

@@ -20,15 +20,19 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
+from fer_edge.config import load_config
+from fer_edge.errors import ConfigError
+from fer_edge.mqtt.homeassistant import (
+    SENSORS,
+    HomeAssistantDiscovery,
+    discovery_configs,
+    discovery_node_id,
+)
+from fer_edge.mqtt.publisher import MqttPublisher, MqttSettings
+from fer_edge.pipeline import build_pipeline
 from mqtt_helpers import Received, topic_is, wait_until
 from paho.mqtt.enums import CallbackAPIVersion
-
-from edge.config import load_config
-from edge.demo import make_face_video
-from edge.errors import ConfigError
-from edge.homeassistant import SENSORS, HomeAssistantDiscovery, discovery_configs, discovery_node_id
-from edge.pipeline import build_pipeline
-from edge.publisher import MqttPublisher, MqttSettings
+from support.media import make_face_video
 
 try:
     import jinja2  # the template engine Home Assistant renders value_template with
@@ -203,8 +207,9 @@ def test_remove_command_clears_the_configs_and_leaves_the_status_alone(mosquitto
     live = mqtt_collector(mosquitto, "#")
     live.wait_for_count(is_config, 4)
     live.wait_for(topic_is(STATUS, "online"))
-    result = subprocess.run([sys.executable, "-m", "edge", "ha-discovery", "--remove", "--device-id", "test",
-                             "--mqtt-host", mosquitto.host, "--mqtt-port", str(mosquitto.port)],
+    result = subprocess.run([sys.executable, "-m", "fer_edge", "ha-discovery", "--remove",
+                             "--device-id", "test", "--mqtt-host", mosquitto.host,
+                             "--mqtt-port", str(mosquitto.port)],
                             capture_output=True, text=True, timeout=60, cwd=ROOT,
                             env={k: v for k, v in os.environ.items() if not k.startswith("FER_EDGE_")})
     assert result.returncode == 0, result.stderr
@@ -223,7 +228,7 @@ def test_daemon_publishes_discovery_when_enabled(mosquitto, mqtt_collector, tmp_
     video = make_face_video(tmp_path / "astronaut.avi", frames=6, fps=15)
     env = {k: v for k, v in os.environ.items() if not k.startswith("FER_EDGE_")}
     env.update(FER_EDGE_HOMEASSISTANT__ENABLED="true", FER_EDGE_HOMEASSISTANT__NODE_ID="hall")
-    result = subprocess.run([sys.executable, "-m", "edge", "run", "--source", str(video), "--no-realtime",
+    result = subprocess.run([sys.executable, "-m", "fer_edge", "run", "--source", str(video), "--no-realtime",
                              "--mqtt-host", mosquitto.host, "--mqtt-port", str(mosquitto.port),
                              "--device-id", "test"], capture_output=True, text=True, timeout=120,
                             cwd=ROOT, env=env)

@@ -24,16 +24,15 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
-
-from edge.annotate import EMOTION_COLOURS
-from edge.classifier import Expression, TFLiteExpressionClassifier
-from edge.config import load_config
-from edge.demo import astronaut_bgr
-from edge.errors import ConfigError, EdgeError
-from edge.faces import HaarFaceDetector
-from edge.http import FacePredictor, LocalHttpServer, LoopHealth, build_http_server
-from edge.preview import PreviewFeed, TrackSnapshot
-from edge.sources import Frame
+from fer_edge.classifier import Expression, TFLiteExpressionClassifier
+from fer_edge.config import load_config
+from fer_edge.errors import ConfigError, EdgeError
+from fer_edge.faces import HaarFaceDetector
+from fer_edge.overlay import EMOTION_COLOURS
+from fer_edge.sources import Frame
+from fer_edge.web.preview import PreviewFeed, TrackSnapshot
+from fer_edge.web.server import FacePredictor, LocalHttpServer, LoopHealth, build_http_server
+from support.media import astronaut_bgr
 
 LABELS = {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
 ASTRONAUT_FACE = (177, 66, 95, 95)  # where Haar finds her face in the 512x512 photo

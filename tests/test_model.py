@@ -7,8 +7,12 @@ from typing import NamedTuple
 
 import numpy as np
 import pytest
-
-from edge.classifier import BUNDLED_MODELS, DEFAULT_MODEL_NAME, FAST_MODEL_NAME, TFLiteExpressionClassifier
+from fer_edge.classifier import (
+    BUNDLED_MODELS,
+    DEFAULT_MODEL_NAME,
+    FAST_MODEL_NAME,
+    TFLiteExpressionClassifier,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = Path(__file__).parent / "data" / "fer2013_privatetest_sample.npz"
@@ -58,7 +62,7 @@ def test_every_class_is_predicted_and_recalled(sample, shipped):
 
 
 def test_int8_agrees_with_float(sample, shipped):
-    from convert.evaluate import predict_keras
+    from fer_convert.evaluate import predict_keras
 
     name, probabilities = shipped
     spec = SHIPPED[name]

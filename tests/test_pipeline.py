@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
-
-from edge.classifier import TFLiteExpressionClassifier
-from edge.events import EventPolicy
-from edge.faces import Face, FaceTracker
-from edge.pipeline import Pipeline
-from edge.sources import Frame
+from fer_edge.classifier import TFLiteExpressionClassifier
+from fer_edge.events import EventPolicy
+from fer_edge.faces import Face
+from fer_edge.pipeline import Pipeline
+from fer_edge.sources import Frame
+from fer_edge.tracking import FaceTracker
 
 
 class ScriptedDetector:

@@ -15,12 +15,11 @@ from typing import Any
 import numpy as np
 import paho.mqtt.client as mqtt
 import pytest
+from fer_edge.errors import BrokerError
+from fer_edge.mqtt.publisher import MqttPublisher, MqttSettings
 from mqtt_helpers import MosquittoBroker, MqttCollector, topic_is, wait_until
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
-
-from edge.errors import BrokerError
-from edge.publisher import MqttPublisher, MqttSettings
 
 REPO = Path(__file__).resolve().parents[1]
 _device_ids = itertools.count()
@@ -209,7 +208,7 @@ def test_last_will_marks_a_killed_daemon_offline(mosquitto, mqtt_collector):
     settings = settings_for(mosquitto)
     status = f"{settings.prefix}/{settings.device_id}/status"
     live = mqtt_collector(mosquitto, status)
-    code = ("import threading\nfrom edge.publisher import MqttPublisher, MqttSettings\n"
+    code = ("import threading\nfrom fer_edge.mqtt.publisher import MqttPublisher, MqttSettings\n"
             f"MqttPublisher(MqttSettings(host={mosquitto.host!r}, port={mosquitto.port}, "
             f"device_id={settings.device_id!r})).start()\nthreading.Event().wait()\n")
     daemon = subprocess.Popen([sys.executable, "-c", code], cwd=REPO)

@@ -14,9 +14,8 @@ import time
 from pathlib import Path
 
 import pytest
-
-from edge import service
-from edge.notify import SystemdNotifier
+from fer_edge.notify import SystemdNotifier
+from fer_edge.tools import service
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED_UNIT = ROOT / "systemd" / "fer-edge.service"
@@ -35,7 +34,7 @@ def systemd_analyze(*args: str) -> subprocess.CompletedProcess:
 def rendered_unit(directory: Path, *, jetson: bool = False, credential: bool = False) -> Path:
     """The unit as install-service writes it for this machine's Python, so verify can run it."""
     unit = directory / "fer-edge.service"
-    command = f"{sys.executable} -m edge run --config /etc/fer-edge/config.toml"
+    command = f"{sys.executable} -m fer_edge run --config /etc/fer-edge/config.toml"
     password = Path("/etc/fer-edge/mqtt_password") if credential else None
     unit.write_text(service.render_unit(SHIPPED_UNIT.read_text(), command=command, user="fer-edge",
                                         group="fer-edge", credential=password))
@@ -221,7 +220,7 @@ def test_install_dry_run_for_a_venv_shows_every_step_and_writes_nothing(tmp_path
     assert re.search(r"useradd .*--groups video fer-edge\n", out)
     assert f"write {config_dir}/config.toml (mode 0644, " in out and "from config.example.toml" in out
     assert f"write {unit_dir}/fer-edge.service (mode 0644" in out
-    assert f"| ExecStart={VENV_PYTHON} -m edge run --config {config_dir}/config.toml\n" in out
+    assert f"| ExecStart={VENV_PYTHON} -m fer_edge run --config {config_dir}/config.toml\n" in out
     assert "| User=fer-edge\n" in out and "| ProtectHome=yes\n" in out
     assert "| #LoadCredential=mqtt_password:" in out  # no password file: left off
     assert out.index("systemctl daemon-reload") < out.index("systemctl enable --now fer-edge.service")
@@ -242,13 +241,13 @@ def test_install_plan_uses_an_existing_config_password_and_the_jetson_dropin(tmp
     assert f"\nLoadCredential=mqtt_password:{config_dir}/mqtt_password\n" in unit
     assert "secret" not in unit
     assert writes[unit_dir / "fer-edge.service.d" / "jetson.conf"].content == \
-        service.shipped_text("edge.systemd", "jetson.conf", "systemd")
+        service.shipped_text("systemd", "jetson.conf")
 
 
 def test_exec_start_quotes_odd_paths_and_prefers_the_console_script(tmp_path):
     config = Path("/etc/fer edge/100%.toml")
     assert service.exec_start("/opt/my venv/bin/python", config) == \
-        '"/opt/my venv/bin/python" -m edge run --config "/etc/fer edge/100%%.toml"'
+        '"/opt/my venv/bin/python" -m fer_edge run --config "/etc/fer edge/100%%.toml"'
     script = tmp_path / "fer-edge"
     script.write_text("#!/bin/sh\n")
     script.chmod(0o755)
@@ -285,9 +284,9 @@ def test_unit_and_dropin_ship_as_package_data(tmp_path):
     build = tmp_path / "build"
     subprocess.run([sys.executable, "setup.py", "-q", "build_py", "--build-lib", str(build)], cwd=ROOT,
                    check=True, capture_output=True, timeout=120)
-    probe = ("from edge import service; "
-             "print(len(service.shipped_text('edge.systemd', 'fer-edge.service', 'nowhere')), "
-             "len(service.shipped_text('edge.systemd', 'jetson.conf', 'nowhere')))")
+    probe = ("from fer_edge.tools import service; "
+             "print(len(service.shipped_text('systemd', 'fer-edge.service')), "
+             "len(service.shipped_text('systemd', 'jetson.conf')))")
     result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True,
                             env={**os.environ, "PYTHONPATH": str(build)}, timeout=60)
     assert result.returncode == 0, result.stderr
@@ -332,14 +331,14 @@ def test_cli_dry_run_uses_the_running_python(tmp_path, capsys, no_such_user):
 
 def test_daemon_notifies_systemd_end_to_end(tmp_path, notify_socket, mosquitto):
     """The real daemon under a fake systemd: READY=1, WATCHDOG=1 while frames flow, STOPPING=1."""
-    from edge.demo import make_face_video
+    from support.media import make_face_video
 
     video = make_face_video(tmp_path / "face.avi", frames=120, fps=15)  # 8 s, played in real time
     env = {**os.environ, "NOTIFY_SOCKET": notify_socket.getsockname(), "WATCHDOG_USEC": "1000000",
            "INVOCATION_ID": "test"}
     env.pop("WATCHDOG_PID", None)
     daemon = subprocess.Popen(
-        [sys.executable, "-m", "edge", "run", "--source", str(video), "--mqtt-host", mosquitto.host,
+        [sys.executable, "-m", "fer_edge", "run", "--source", str(video), "--mqtt-host", mosquitto.host,
          "--mqtt-port", str(mosquitto.port), "--device-id", "notify-test"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     messages: list[str] = []

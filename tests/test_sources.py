@@ -12,10 +12,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
-from edge.capture import Frame, FrameGrabber, is_valid_image
-from edge.errors import SourceError
-from edge.sources import (
+from fer_edge.errors import SourceError
+from fer_edge.sources import (
+    Frame,
+    FrameGrabber,
     GStreamerSource,
     NetworkStreamSource,
     OpenCVCameraSource,
@@ -23,6 +23,7 @@ from edge.sources import (
     VideoFileSource,
     csi_pipeline,
     gstreamer_available,
+    is_valid_image,
     open_source,
     to_gray,
 )

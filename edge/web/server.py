@@ -32,13 +32,13 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
-from edge.classifier import TFLiteExpressionClassifier
-from edge.errors import EdgeError
-from edge.faces import HaarFaceDetector, crop_face
+from ..classifier import TFLiteExpressionClassifier
+from ..errors import EdgeError
+from ..faces import HaarFaceDetector, crop_face
 
 if TYPE_CHECKING:
-    from edge.config import Config
-    from edge.preview import PreviewFeed
+    from ..config import Config
+    from .preview import PreviewFeed
 
 log = logging.getLogger(__name__)
 
@@ -240,7 +240,7 @@ class LocalHttpServer(ThreadingHTTPServer):
                  health: Callable[[], dict[str, Any]] | None = None, preview: PreviewFeed | None = None):
         self.predictor, self.max_upload_bytes = predictor, max_upload_bytes
         self.health, self.preview = health, preview
-        self.page = (resources.files("edge") / "static" / "index.html").read_bytes()
+        self.page = (resources.files("fer_edge.web") / "static" / "index.html").read_bytes()
         self.stopping = threading.Event()
         self._thread: threading.Thread | None = None
         super().__init__((host, port), _Handler)

@@ -1,10 +1,4 @@
-"""Frame sources: video files, V4L2 cameras, network streams, Jetson CSI (GStreamer), Pi cameras.
-
-Every source follows :class:`FrameSource`. ``read()`` returns a BGR ``HxWx3`` or grayscale
-``HxW`` uint8 image. It returns ``None`` only at the end of a file; a live source whose read
-fails raises :class:`SourceError` instead, so the capture thread can tell "camera lost, reopen
-it" from "clip over, stop".
-"""
+"""OpenCV sources: video files, V4L2 cameras, network streams and GStreamer pipelines (Jetson CSI)."""
 
 from __future__ import annotations
 
@@ -14,16 +8,13 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import cv2
 import numpy as np
 
-from edge.capture import Frame as Frame  # re-exported: the capture thread is part of this API
-from edge.capture import FrameGrabber as FrameGrabber
-from edge.errors import SourceError
-from edge.picamera import Picamera2Source as Picamera2Source  # re-exported
+from ..errors import SourceError
 
 log = logging.getLogger(__name__)
 
@@ -32,27 +23,6 @@ VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".m
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://")
 SPEC_HELP = "use a video file path, file:PATH, a camera index or /dev/videoN, picamera2, csi, gst:PIPELINE or rtsp://..."
 REENCODE_HINT = "re-encode it to H.264 MP4, e.g. `ffmpeg -i IN -c:v libx264 -pix_fmt yuv420p out.mp4`"
-
-
-class FrameSource(Protocol):
-    """What the capture thread needs from a camera, stream or file."""
-
-    description: str
-    is_live: bool
-    fps: float | None  # frames per second where known (a file's once open)
-
-    def open(self) -> None: ...
-    def read(self) -> np.ndarray | None: ...
-    def close(self) -> None: ...
-
-
-def to_gray(frame: np.ndarray) -> np.ndarray:
-    """Return a grayscale HxW uint8 image from a grayscale (returned as is), BGR or BGRA frame."""
-    if frame.ndim == 2:
-        return frame
-    if frame.ndim == 3 and frame.shape[2] in (3, 4):
-        return cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY if frame.shape[2] == 3 else cv2.COLOR_BGRA2GRAY)
-    raise ValueError(f"expected a HxW or HxWx3 image, got shape {frame.shape}")
 
 
 def gstreamer_available() -> bool:
@@ -226,37 +196,3 @@ class GStreamerSource(OpenCVSource):
                 "never is): on Jetson use JetPack's OpenCV (`sudo apt install python3-opencv`, "
                 "`pip uninstall opencv-python-headless`, and create the venv with --system-site-packages)")
         return cv2.VideoCapture(self.pipeline, cv2.CAP_GSTREAMER)
-
-
-def open_source(spec: str, *, width: int = 640, height: int = 480, fps: int = 30,
-                lores_width: int = 320, lores_height: int = 240, loop: bool = False) -> FrameSource:
-    """Build (without opening) the source a --source SPEC names; SourceError if it names none.
-
-    ``loop`` applies to video files only: they start over at their end instead of ending.
-    """
-    text = spec.strip()
-    lower = text.lower()
-    if lower.startswith("file:"):
-        return VideoFileSource(text[5:], loop=loop)
-    if lower.startswith("gst:"):
-        if not text[4:].strip():
-            raise SourceError(f"source '{spec}' has an empty pipeline: write gst:PIPELINE ending in appsink")
-        return GStreamerSource(text[4:].strip())
-    if lower.startswith(STREAM_SCHEMES):
-        return NetworkStreamSource(text)
-    if match := re.fullmatch(r"csi(?::(\d+))?", lower):
-        sensor = int(match.group(1) or 0)
-        return GStreamerSource(csi_pipeline(sensor, width, height, fps), description=f"CSI camera {sensor}",
-                               hint="check the ribbon cable, `sudo systemctl restart nvargus-daemon`, and "
-                                    "that the sensor supports this size and frame rate")
-    if match := re.fullmatch(r"picamera2(?::(\d+))?", lower):
-        return Picamera2Source(int(match.group(1) or 0), width=width, height=height, fps=fps,
-                               lores_width=lores_width, lores_height=lores_height)
-    if text.isdigit():
-        return OpenCVCameraSource(int(text), width=width, height=height, fps=fps)
-    if text.startswith("/dev/"):  # /dev/videoN, or a stable /dev/v4l/by-id/... link
-        return OpenCVCameraSource(text, width=width, height=height, fps=fps)
-    path = Path(text)
-    if text and (path.suffix.lower() in VIDEO_SUFFIXES or "/" in text or os.sep in text or path.exists()):
-        return VideoFileSource(path, loop=loop)
-    raise SourceError(f"unknown source '{spec}': {SPEC_HELP}")

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from edge.errors import SourceError
+from ..errors import SourceError
 
 log = logging.getLogger(__name__)
 

@@ -12,39 +12,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from edge.errors import SourceError
-
-if TYPE_CHECKING:  # edge.sources re-exports Frame and FrameGrabber, so no runtime import back
-    from edge.sources import FrameSource
+from ..errors import SourceError
+from .base import Frame, FrameSource, is_valid_image
 
 log = logging.getLogger(__name__)
 
 FALLBACK_FPS = 30.0  # pacing for a file source that knows no frame rate
 
 
-@dataclass(frozen=True)
-class Frame:
-    """A captured image, its position among all frames read from the source, and its capture time."""
-
-    index: int
-    timestamp: float
-    image: np.ndarray
-
-
-def is_valid_image(image: object) -> bool:
-    """Whether image is a non-empty uint8 grayscale HxW or BGR HxWx3 array."""
-    return (
-        isinstance(image, np.ndarray)
-        and image.dtype == np.uint8
-        and image.size > 0
-        and (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3))
-    )
 
 
 class FrameGrabber:

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING
 
 import cv2
 
-from edge.annotate import Box, TrackLike, draw_annotations
-from edge.classifier import Expression
+from ..classifier import Expression
+from ..overlay import Box, TrackLike, draw_annotations
 
 if TYPE_CHECKING:
-    from edge.sources import Frame
+    from ..sources import Frame
 
 
 @dataclass(frozen=True)

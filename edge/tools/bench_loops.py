@@ -16,12 +16,12 @@ from typing import Any
 import cv2
 import numpy as np
 
-from edge.config import Config
-from edge.faces import CASCADE_WINDOW, Face, HaarFaceDetector, HaarSettings
-from edge.pipeline import build_pipeline
-from edge.publisher import to_json  # the exact serialisation publish_event does
-from edge.sources import Frame, FrameSource, open_source, to_gray
-from edge.stats import StageTimes
+from ..config import Config
+from ..faces import CASCADE_WINDOW, Face, HaarFaceDetector, HaarSettings
+from ..mqtt.publisher import to_json  # the exact serialisation publish_event does
+from ..pipeline import build_pipeline
+from ..sources import Frame, FrameSource, open_source, to_gray
+from ..stats import StageTimes
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
-from edge.errors import BrokerError, ConfigError
+from ..errors import BrokerError, ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,17 @@ from typing import Any
 
 import cv2
 
-from edge.bench_loops import (
+from ..classifier import (
+    FAST_MODEL_NAME,
+    TFLiteExpressionClassifier,
+    default_model_path,
+    load_interpreter_class,
+    resolve_model_path,
+)
+from ..config import Config, load_config
+from ..errors import EdgeError
+from ..sources import open_source
+from .bench_loops import (
     FER_SIZE,
     SEED_HAAR,
     Loop,
@@ -33,16 +43,6 @@ from edge.bench_loops import (
     seed_loop,
     source_factory,
 )
-from edge.classifier import (
-    FAST_MODEL_NAME,
-    TFLiteExpressionClassifier,
-    default_model_path,
-    load_interpreter_class,
-    resolve_model_path,
-)
-from edge.config import Config, load_config
-from edge.errors import EdgeError
-from edge.sources import open_source
 
 LIVE_FRAMES = 300  # --frames default for cameras and streams, which never end
 SWEEP = {"scale_factor": (1.1, 1.2, 1.3), "min_neighbors": (3, 5), "downscale_width": (0, 480, 320, 240)}
@@ -129,9 +129,9 @@ def reference(flag: str) -> Any:
     """convert.reference (it needs TensorFlow), or an error saying what to install."""
     if not all(importlib.util.find_spec(name) for name in ("tensorflow", "keras")):
         raise EdgeError(f"{flag} needs TensorFlow, which is not installed: {TF_HINT}")
-    import convert.reference
+    import fer_convert.reference
 
-    return convert.reference
+    return fer_convert.reference
 
 
 def keras_model(args: argparse.Namespace, int8_model: Path) -> Path:
@@ -357,7 +357,7 @@ def add_bench_command(subparsers: argparse._SubParsersAction) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """``fer-edge bench`` on its own, for scripts/bench.py: errors as one line and an exit code."""
-    from edge.cli import configure_logging
+    from ..logs import configure_logging
 
     parser = argparse.ArgumentParser(prog="fer-edge")
     add_bench_command(parser.add_subparsers(dest="command", required=True))

@@ -10,20 +10,17 @@ deletes them with empty retained payloads; the entities then disappear from Home
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import json
 import logging
 import re
-import time
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from edge.config import Config
-    from edge.publisher import MqttPublisher
+    from ..config import Config
+    from .publisher import MqttPublisher
 
 log = logging.getLogger(__name__)
 
@@ -152,49 +149,3 @@ class HomeAssistantDiscovery:
         if payload.strip() == ONLINE:
             log.info("Home Assistant is online on %s; re-sending discovery", self.birth_topic)
             self.publish()
-
-
-def cmd_ha_discovery(args: argparse.Namespace) -> int:
-    """Publish the discovery configs once, or remove them with --remove, then disconnect."""
-    from edge.config import load_config
-    from edge.errors import BrokerError
-    from edge.pipeline import mqtt_settings
-    from edge.publisher import MqttPublisher
-
-    config = load_config(args.config, {"mqtt.host": args.mqtt_host, "mqtt.port": args.mqtt_port,
-                                       "mqtt.device_id": args.device_id})
-    # Its own client id (the daemon's would be kicked off the broker), and no status
-    # messages: the daemon, running or not, owns <prefix>/<device_id>/status.
-    settings = dataclasses.replace(mqtt_settings(config), announce=False,
-                                   client_id=f"fer-edge-{config.device_id}-ha-discovery")
-    publisher = MqttPublisher(settings)
-    discovery = HomeAssistantDiscovery.from_config(config, publisher)
-    (discovery.remove if args.remove else discovery.publish)()
-    publisher.start()
-    deadline = time.monotonic() + args.timeout
-    while not publisher.connected and publisher.fatal_error is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    connected = publisher.connected
-    publisher.stop(timeout=max(0.5, deadline - time.monotonic()))
-    if publisher.fatal_error:
-        raise publisher.fatal_error
-    if not connected or publisher.queued_messages:
-        broker = f"{config.mqtt.host}:{config.mqtt.port}"
-        raise BrokerError(f"could not deliver the discovery messages to {broker} within {args.timeout:g} s; "
-                          "check that the broker is up and mqtt.host/port")
-    for topic in discovery.configs:
-        print(f"{'removed' if args.remove else 'published'} {topic}")
-    return 0
-
-
-def add_homeassistant_commands(subparsers: argparse._SubParsersAction) -> None:
-    """Register ``fer-edge ha-discovery`` on the fer-edge command line."""
-    parser = subparsers.add_parser("ha-discovery", help="publish, or with --remove delete, the "
-                                                        "Home Assistant discovery configs")
-    parser.add_argument("--remove", action="store_true", help="delete the configs (empty retained payloads)")
-    parser.add_argument("--config", type=Path, help="TOML config file (the daemon's)")
-    parser.add_argument("--mqtt-host")
-    parser.add_argument("--mqtt-port", type=int)
-    parser.add_argument("--device-id")
-    parser.add_argument("--timeout", type=float, default=10.0, help="seconds to reach the broker")
-    parser.set_defaults(func=cmd_ha_discovery)

@@ -18,10 +18,10 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
-from edge.errors import EdgeError
+from ..errors import EdgeError
+from ..shipped import shipped_path
 
 UNIT_NAME = "fer-edge.service"
 JETSON_DROPIN = "jetson.conf"
@@ -127,12 +127,9 @@ class Note:
 Step = RunCommand | WriteFile | RemovePath | Note
 
 
-def shipped_text(package: str, name: str, checkout_dir: str) -> str:
-    """A data file: installed as package data, or read from its directory in a source checkout."""
-    try:
-        return resources.files(package).joinpath(name).read_text(encoding="utf-8")
-    except (ModuleNotFoundError, FileNotFoundError):
-        return (Path(__file__).resolve().parents[1] / checkout_dir / name).read_text(encoding="utf-8")
+def shipped_text(*parts: str) -> str:
+    """A shipped file's text, e.g. ``shipped_text("systemd", "jetson.conf")`` (see fer_edge.shipped)."""
+    return shipped_path(*parts).read_text(encoding="utf-8")
 
 
 def quote_exec_arg(arg: str) -> str:
@@ -144,9 +141,9 @@ def quote_exec_arg(arg: str) -> str:
 
 
 def exec_start(python: str, config: Path) -> str:
-    """The daemon's command line: the console script beside ``python``, else ``python -m edge``."""
+    """The daemon's command line: the console script beside ``python``, else ``python -m fer_edge``."""
     script = Path(python).with_name("fer-edge")
-    command = [str(script)] if os.access(script, os.X_OK) else [python, "-m", "edge"]
+    command = [str(script)] if os.access(script, os.X_OK) else [python, "-m", "fer_edge"]
     return " ".join(quote_exec_arg(arg) for arg in [*command, "run", "--config", str(config)])
 
 
@@ -192,7 +189,7 @@ def install_steps(*, python: str, config_dir: Path, unit_dir: Path, user: str, j
     if config.exists():
         steps.append(Note(f"{config} exists: kept as it is"))
     else:
-        example = shipped_text("edge", "config.example.toml", "edge")
+        example = shipped_text("config.example.toml")
         steps.append(WriteFile(config, example, 0o644, exclusive=True, origin="config.example.toml"))
 
     password = config_dir / CREDENTIAL
@@ -203,7 +200,7 @@ def install_steps(*, python: str, config_dir: Path, unit_dir: Path, user: str, j
         protect_home = "read-only"
         steps.append(Note(f"{in_home[0]} is under a home directory: the unit gets ProtectHome="
                           f"read-only, and {user} must be able to read it; prefer /opt/fer-edge/venv"))
-    unit = render_unit(shipped_text("edge.systemd", UNIT_NAME, "systemd"),
+    unit = render_unit(shipped_text("systemd", UNIT_NAME),
                        command=exec_start(python, config), user=user, group=group,
                        credential=password if has_password else None, protect_home=protect_home)
     unit_path = unit_dir / UNIT_NAME
@@ -211,7 +208,7 @@ def install_steps(*, python: str, config_dir: Path, unit_dir: Path, user: str, j
     steps.append(WriteFile(unit_path, unit, 0o644))
     if jetson:
         steps.append(WriteFile(unit_dir / f"{UNIT_NAME}.d" / JETSON_DROPIN,
-                               shipped_text("edge.systemd", JETSON_DROPIN, "systemd"), 0o644))
+                               shipped_text("systemd", JETSON_DROPIN), 0o644))
     steps.append(RunCommand(("systemctl", "daemon-reload")))
     steps.append(RunCommand(("systemctl", "enable", "--now", UNIT_NAME)))
     if upgrade:  # enable --now leaves a running service on its old code and unit

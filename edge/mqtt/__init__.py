@@ -1,0 +1,1 @@
+"""MQTT output: the publisher, its outbox, Home Assistant discovery."""

@@ -1,0 +1,1 @@
+"""Operator commands beside the daemon: annotate, bench, install-service, ha-discovery."""

@@ -1,1 +1,0 @@
-"""Model artifacts shipped with fer-edge; installed as the package edge.models."""

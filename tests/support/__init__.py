@@ -1,0 +1,1 @@
+"""Test support: a local mosquitto broker and generated face media (not shipped)."""
