@@ -1,22 +1,32 @@
-"""The ``fer-edge`` command: run the daemon, check a config, classify images."""
+"""The ``fer-edge`` command: parse, dispatch, and turn errors into a message and an exit code.
+
+Each command's code is imported only when that command runs, so ``check-config``,
+``install-service`` and ``--help`` work without OpenCV or LiteRT loaded.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import signal
 import sys
-import threading
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, EdgeError
 from .logs import configure_logging
 
-log = logging.getLogger("fer_edge")
-
 EX_CONFIG = 78
+SOURCE_HELP = "video file, camera index, /dev/videoN, picamera2, csi, gst:PIPELINE or rtsp://..."
+MODEL_HELP = "int8 .tflite model (default: the bundled one)"
+
+
+def version() -> str:
+    """The installed distribution's version."""
+    try:
+        return metadata.version("fer-edge")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def run_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -35,63 +45,12 @@ def run_overrides(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the daemon until the source ends or a signal arrives."""
     from .config import load_config
-    from .notify import SystemdNotifier
-    from .pipeline import Pipeline, build_pipeline
+    from .daemon import Daemon, stop_on_signals
 
     config = load_config(args.config, run_overrides(args))
     configure_logging(config.log_level)
-    notifier = SystemdNotifier.from_environment()
-    health = preview = server = None
-    if config.http.enabled:
-        from .web.preview import PreviewFeed
-        from .web.server import LoopHealth, build_http_server
-        health = LoopHealth()
-        preview = PreviewFeed() if config.http.preview else None
-
-    def on_tick(pipeline: Pipeline) -> None:
-        fps = pipeline.fps.rate()
-        if pipeline.grabber.camera_up:
-            status = f"{fps:.1f} fps, {pipeline.faces_in_view} faces"
-        else:
-            status = f"{pipeline.grabber.source.description} is down, reopening"
-        notifier.watchdog(status=status)
-        if health is not None:
-            health.update(fps=fps, faces=pipeline.faces_in_view, frames=pipeline.processed,
-                          camera_up=pipeline.grabber.camera_up, mqtt_connected=pipeline.publisher.connected)
-        if preview is not None:
-            preview.update(pipeline.last_frame, pipeline.last_results)
-
-    pipeline = build_pipeline(config, on_tick=on_tick)
-    if config.homeassistant.enabled:
-        from .mqtt.homeassistant import HomeAssistantDiscovery
-        HomeAssistantDiscovery.from_config(config, pipeline.publisher).attach()
-    if health is not None:
-        server = build_http_server(config, health=health, preview=preview)
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: Any) -> None:
-        log.info("received %s, stopping", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    log.info("fer-edge %s: source %s, model %s, broker %s:%d, topics %s/%s/#",
-             config.device_id, pipeline.grabber.source.description, pipeline.classifier.model_path,
-             config.mqtt.host, config.mqtt.port, config.mqtt.prefix, config.device_id)
-    pipeline.grabber.start()
-    try:
-        pipeline.publisher.start()
-        if server is not None:
-            server.start()
-        notifier.ready(status=f"reading {pipeline.grabber.source.description}")
-        pipeline.run(stop)
-    finally:
-        notifier.stopping()
-        if server is not None:
-            server.stop()
-        pipeline.grabber.stop()
-        pipeline.publisher.stop(timeout=1.5)
-    log.info("stopped after %d frames, %d events", pipeline.processed, pipeline.events_sent)
+    daemon = Daemon(config)
+    daemon.run(stop_on_signals("stopping"))
     return 0
 
 
@@ -106,33 +65,52 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Detect and classify the faces in image files; print JSON, one object per image."""
-    from .classifier import TFLiteExpressionClassifier
-    from .faces import HaarFaceDetector, HaarSettings
-    from .web.server import FacePredictor, UploadError
+    from .photos import predict_files
 
-    predictor = FacePredictor(HaarFaceDetector(HaarSettings()), TFLiteExpressionClassifier(args.model))
-    status = 0
-    for path in args.images:
-        try:
-            result = predictor.predict(Path(path).read_bytes())
-        except (OSError, UploadError):
-            print(json.dumps({"image": path, "error": "not a readable image file"}))
-            status = 1
-            continue
-        print(json.dumps({"image": path, "faces": result["faces"]}))
-    return status
+    return predict_files(args.images, args.model)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every subcommand."""
-    parser = argparse.ArgumentParser(prog="fer-edge", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+def cmd_annotate(args: argparse.Namespace) -> int:
+    """Write an annotated copy of a video (fer_edge.tools.annotate)."""
+    from .tools.annotate import cmd_annotate as annotate
 
+    return annotate(args)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Measure the daemon's loop (fer_edge.tools.bench)."""
+    from .tools.bench import cmd_bench as bench
+
+    return bench(args)
+
+
+def cmd_ha_discovery(args: argparse.Namespace) -> int:
+    """Publish or remove the Home Assistant discovery configs (fer_edge.tools.ha_discovery)."""
+    from .tools.ha_discovery import cmd_ha_discovery as discovery
+
+    return discovery(args)
+
+
+def cmd_install_service(args: argparse.Namespace) -> int:
+    """Install and start the systemd service (fer_edge.tools.service)."""
+    from .tools.service import cmd_install_service as install
+
+    return install(args)
+
+
+def cmd_uninstall_service(args: argparse.Namespace) -> int:
+    """Stop and remove the systemd service (fer_edge.tools.service)."""
+    from .tools.service import cmd_uninstall_service as uninstall
+
+    return uninstall(args)
+
+
+def add_run(sub: argparse._SubParsersAction) -> None:
+    """``fer-edge run``."""
     run = sub.add_parser("run", help="run the daemon")
     run.add_argument("--config", type=Path, help="TOML config file")
-    run.add_argument("--source", help="video file, camera index, /dev/videoN, picamera2, csi, "
-                                      "gst:PIPELINE or rtsp://...")
-    run.add_argument("--model", help="int8 .tflite model (default: the bundled one)")
+    run.add_argument("--source", help=SOURCE_HELP)
+    run.add_argument("--model", help=MODEL_HELP)
     run.add_argument("--mqtt-host")
     run.add_argument("--mqtt-port", type=int)
     run.add_argument("--device-id")
@@ -147,23 +125,60 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
     run.set_defaults(func=cmd_run)
 
+
+def add_tools(sub: argparse._SubParsersAction) -> None:
+    """The commands beside the daemon: check-config, predict, annotate, ha-discovery, services."""
     check = sub.add_parser("check-config", help="validate a config file (exit 78 if invalid)")
     check.add_argument("file", type=Path)
     check.set_defaults(func=cmd_check_config)
 
     predict = sub.add_parser("predict", help="classify the faces in image files, print JSON")
     predict.add_argument("images", nargs="+")
-    predict.add_argument("--model", help="int8 .tflite model (default: the bundled one)")
+    predict.add_argument("--model", help=MODEL_HELP)
     predict.set_defaults(func=cmd_predict)
 
-    from .tools.annotate import add_annotate_command
-    from .tools.bench import add_bench_command
-    from .tools.ha_discovery import add_homeassistant_commands
-    from .tools.service import add_service_commands
-    add_service_commands(sub)
-    add_annotate_command(sub)
-    add_bench_command(sub)
-    add_homeassistant_commands(sub)
+    annotate = sub.add_parser("annotate", help="write a video with faces, ids and emotions drawn")
+    annotate.add_argument("--source", required=True, help=SOURCE_HELP)
+    annotate.add_argument("--out", required=True, help="output video, .mp4 (mp4v) or .avi (MJPG)")
+    annotate.add_argument("--model", help=MODEL_HELP)
+    annotate.add_argument("--max-frames", type=int, help="stop after N frames (a camera runs until Ctrl-C)")
+    annotate.add_argument("--config", type=Path, help="TOML config file (detector and tracking settings)")
+    annotate.set_defaults(func=cmd_annotate)
+
+    discovery = sub.add_parser("ha-discovery", help="publish, or with --remove delete, the "
+                                                    "Home Assistant discovery configs")
+    discovery.add_argument("--remove", action="store_true",
+                           help="delete the configs (empty retained payloads)")
+    discovery.add_argument("--config", type=Path, help="TOML config file (the daemon's)")
+    discovery.add_argument("--mqtt-host")
+    discovery.add_argument("--mqtt-port", type=int)
+    discovery.add_argument("--device-id")
+    discovery.add_argument("--timeout", type=float, default=10.0, help="seconds to reach the broker")
+    discovery.set_defaults(func=cmd_ha_discovery)
+
+    install = sub.add_parser("install-service", help="install and start the systemd service (as root)")
+    install.add_argument("--config-dir", type=Path, default=Path("/etc/fer-edge"))
+    install.add_argument("--user", default="fer-edge", help="service user, created if missing")
+    install.add_argument("--jetson", action=argparse.BooleanOptionalAction, default=None,
+                         help="add the drop-in CSI cameras need (default: on a Jetson)")
+    install.set_defaults(func=cmd_install_service)
+    uninstall = sub.add_parser("uninstall-service", help="stop and remove the service; keep config and user")
+    uninstall.set_defaults(func=cmd_uninstall_service)
+    for parser in (install, uninstall):
+        parser.add_argument("--dry-run", action="store_true", help="print every step, change nothing")
+        parser.add_argument("--unit-dir", type=Path, default=Path("/etc/systemd/system"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    from .tools.bench_args import add_bench
+
+    parser = argparse.ArgumentParser(prog="fer-edge", description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--version", action="version", version=f"fer-edge {version()}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_run(sub)
+    add_tools(sub)
+    add_bench(sub, cmd_bench)
     return parser
 
 
@@ -173,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     if not logging.getLogger().handlers:
         configure_logging("info")
     try:
-        return args.func(args)
+        return int(args.func(args))
     except ConfigError as exc:
         print(f"fer-edge: {exc}", file=sys.stderr)
         return EX_CONFIG

@@ -1,4 +1,4 @@
-"""Haar face detection, face crops for the classifier, and IoU tracking with score smoothing."""
+"""Face detection (OpenCV's Haar cascade) and the face crops the classifier takes."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import ConfigError, ModelError
+from .config import DetectorConfig
+from .errors import ModelError
 
 log = logging.getLogger(__name__)
 
@@ -18,43 +19,6 @@ CASCADE_NAME = "haarcascade_frontalface_default.xml"
 CASCADE_WINDOW = 24
 
 Box = tuple[int, int, int, int]
-
-
-@dataclass(frozen=True)
-class HaarSettings:
-    """Haar cascade parameters; the defaults were measured on real face media.
-
-    opencv-python-headless 4.14, one OpenCV thread, loaded 2-core x86, best of 3 runs; every frame
-    of fer_woman2.mp4 (596x336, 464 frames, one face) and fer_test.mp4 (115 dark frames); photo
-    errors = face counts off on the 12 shared/media photos with a known count (Solvay excluded).
-
-        scale nbrs width  equalize | ms/frame | woman2 found | fer_test found, >1 face | photo errs
-        1.1   5    full   no       |   62.3   | 463/464      | 114/115, 27             | 0  reference
-        1.1   5    320    no       |   27.1   | 463/464      | 112/115,  3             | 1
-        1.2   5    480    no       |   32.1   | 461/464      |  96/115,  3             | 1
-        1.2   5    320    no       |   15.9   | 460/464      |  93/115,  1             | 1
-        1.2   4    320    yes      |   22.5   | 461/464      | 114/115,  0             | 1
-        1.2   5    320    yes      |   18.7   | 461/464      | 114/115,  0             | 0  defaults
-        1.3   4    320    yes      |   13.6   | 457/464      | 107/115,  1             | 0
-
-    The defaults are 3.3x faster and miss one 3-frame gap (155-157) that the tracker bridges.
-    Equalizing rescues the dark clip here (93 -> 114); at 1.1/full it hurt (woman2 frames with
-    >1 face 3 -> 21, photo errors 0 -> 3), hence a setting. The sweep used min_size 30; 48 gave
-    identical counts. Downscaling sets a floor: the cascade scans 24 px windows, so the smallest
-    face found is 24 * width / downscale_width source pixels (48 px for a 640-wide frame).
-
-    Detection is 85% of a frame's time (bench), so it runs every third frame and the tracker
-    carries the boxes in between: 13.9x the original projects' loop instead of 5.4x, faces
-    still classified in 100% of frames of both clips; boxes lag by up to two frames.
-    """
-
-    scale_factor: float = 1.2
-    min_neighbors: int = 5
-    # FER crops are 48x48: a smaller face would only be upsampled into a blurry crop.
-    min_size: int = 48
-    downscale_width: int = 320
-    detect_every: int = 3  # read by the pipeline: Haar every N frames, tracking in between
-    equalize: bool = True
 
 
 @dataclass(frozen=True)
@@ -73,9 +37,9 @@ def default_cascade_path() -> Path:
 class HaarFaceDetector:
     """OpenCV's frontal-face Haar cascade, run on a downscaled copy of the frame."""
 
-    def __init__(self, settings: HaarSettings | None = None, cascade_path: Path | str | None = None):
-        self.settings = settings or HaarSettings()
-        _check_settings(self.settings)
+    def __init__(self, settings: DetectorConfig | None = None, cascade_path: Path | str | None = None):
+        """``settings`` is the validated [detector] table (fer_edge.config holds the bounds)."""
+        self.settings = settings or DetectorConfig()
         path = Path(cascade_path) if cascade_path is not None else default_cascade_path()
         # OpenCV 5 wheels dropped both CascadeClassifier and the XML files.
         remedy = "install 'opencv-python-headless<5' or pass the path of " + CASCADE_NAME
@@ -108,21 +72,6 @@ class HaarFaceDetector:
         return [Face(_clip((round(x / scale), round(y / scale), round(w / scale), round(h / scale)),
                            width, height))
                 for x, y, w, h in boxes]
-
-
-def _check_settings(s: HaarSettings) -> None:
-    """Refuse settings OpenCV would reject mid-stream (config.py checks its own, tighter ranges)."""
-    checks = [
-        (s.scale_factor > 1.0, f"scale_factor must be > 1.0, got {s.scale_factor}"),
-        (s.min_neighbors >= 0, f"min_neighbors must be >= 0, got {s.min_neighbors}"),
-        (s.min_size >= 1, f"min_size must be >= 1, got {s.min_size}"),
-        (s.downscale_width == 0 or s.downscale_width >= CASCADE_WINDOW,
-         f"downscale_width must be 0 or >= {CASCADE_WINDOW}, got {s.downscale_width}"),
-        (s.detect_every >= 1, f"detect_every must be >= 1, got {s.detect_every}"),
-    ]
-    problems = [message for ok, message in checks if not ok]
-    if problems:
-        raise ConfigError(problems)
 
 
 def _clip(box: Box, width: int, height: int) -> Box:

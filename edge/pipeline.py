@@ -1,37 +1,85 @@
-"""The daemon's loop: frames → Haar → tracks → LiteRT → events → MQTT.
+"""The daemon's loop: frames → face detection → tracks → LiteRT → events → MQTT.
 
-This is the only module that wires the parts together. The capture thread fills a queue of
-one (newest frame wins), this loop detects, classifies and decides which events to send,
-and paho's network thread delivers them.
+The capture thread fills a slot of one (newest frame wins); this loop detects, tracks,
+classifies and decides which events to send; the publisher's network thread delivers them.
+It depends on the small protocols below, not on concrete classes: fer_edge.daemon builds the
+real parts from a config, and bench and tests pass their own.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
-from .classifier import Expression, TFLiteExpressionClassifier
-from .config import Config
+import numpy as np
+
+from .classifier import Expression
+from .errors import BrokerError
 from .events import EventPolicy, make_event
-from .faces import HaarFaceDetector, crop_face
-from .mqtt.publisher import MqttPublisher, MqttSettings
-from .sources import Frame, FrameGrabber, open_source, to_gray
+from .faces import Face, crop_face
+from .sources import Frame, FrameGrabber, to_gray
 from .stats import RateMeter, StageTimes
 from .tracking import FaceTracker, Track
 
 log = logging.getLogger(__name__)
 
 
-class Pipeline:
-    """One running daemon: owns the grabber, detector, tracker, classifier and publisher."""
+class FaceDetector(Protocol):
+    """Finds faces in a grayscale frame (fer_edge.faces.HaarFaceDetector)."""
 
-    def __init__(self, *, device_id: str, grabber: FrameGrabber, detector: HaarFaceDetector,
-                 tracker: FaceTracker, classifier: TFLiteExpressionClassifier,
-                 publisher: MqttPublisher | None, policy: EventPolicy, detect_every: int = 1,
+    def detect(self, gray: np.ndarray) -> list[Face]:
+        """Faces in a HxW uint8 frame, boxes in its pixels."""
+        ...
+
+
+class ExpressionClassifier(Protocol):
+    """Scores a face crop (fer_edge.classifier.TFLiteExpressionClassifier)."""
+
+    def probabilities(self, face: np.ndarray) -> np.ndarray:
+        """One probability per label for a 48x48 uint8 face."""
+        ...
+
+    def to_expression(self, probabilities: np.ndarray, top: int | None = None) -> Expression:
+        """The labelled expression of a probability vector (``top``: the label to report)."""
+        ...
+
+
+class EventSink(Protocol):
+    """Where events and stats go (fer_edge.mqtt.publisher.MqttPublisher)."""
+
+    @property
+    def connected(self) -> bool:
+        """Whether the broker has accepted the current connection."""
+        ...
+
+    @property
+    def dropped_messages(self) -> int:
+        """Messages lost so far."""
+        ...
+
+    @property
+    def fatal_error(self) -> BrokerError | None:
+        """Set when no retry can help; the loop raises it."""
+        ...
+
+    def publish_event(self, event: dict[str, Any]) -> None:
+        """Send one expression event."""
+        ...
+
+    def publish_stats(self, stats: dict[str, Any]) -> None:
+        """Send one stats snapshot."""
+        ...
+
+
+class Pipeline:
+    """The frame loop: takes frames from the grabber, hands events to the sink (if any)."""
+
+    def __init__(self, *, device_id: str, grabber: FrameGrabber, detector: FaceDetector,
+                 tracker: FaceTracker, classifier: ExpressionClassifier,
+                 publisher: EventSink | None, policy: EventPolicy, detect_every: int = 1,
                  max_frames: int = 0, stats_interval: float = 10.0,
                  on_tick: Callable[[Pipeline], None] | None = None):
         self.device_id = device_id
@@ -149,39 +197,3 @@ class Pipeline:
             for event in events:
                 self.publisher.publish_event(event)
         self.events_sent += len(events)
-
-
-def mqtt_settings(config: Config) -> MqttSettings:
-    """The publisher's settings from the [mqtt] table, with the password read from its file."""
-    mqtt = dataclasses.asdict(config.mqtt)
-    mqtt.pop("password_file")
-    optional = ("username", "ca_file", "cert_file", "key_file")
-    mqtt.update({key: mqtt[key] or None for key in optional})
-    mqtt["device_id"] = config.device_id
-    return MqttSettings(password=config.mqtt_password(), **mqtt)
-
-
-def build_pipeline(config: Config, *, publish: bool = True,
-                   on_tick: Callable[[Pipeline], None] | None = None) -> Pipeline:
-    """Load the model and build every part from the configuration (opens nothing yet)."""
-    classifier = TFLiteExpressionClassifier(config.model.path or None, config.model.labels or None,
-                                            threads=config.model.threads)
-    source = open_source(config.source.spec, width=config.source.width,
-                         height=config.source.height, fps=config.source.fps, loop=config.source.loop)
-    grabber = FrameGrabber(source, realtime=config.source.realtime,
-                           open_timeout=config.source.open_timeout)
-    tracking = config.tracking
-    return Pipeline(
-        device_id=config.device_id,
-        grabber=grabber,
-        detector=HaarFaceDetector(config.detector),
-        tracker=FaceTracker(iou_threshold=tracking.iou_threshold, max_missed=tracking.max_missed,
-                            smoothing=tracking.smoothing, hysteresis=tracking.hysteresis),
-        classifier=classifier,
-        publisher=MqttPublisher(mqtt_settings(config)) if publish else None,
-        policy=EventPolicy(config.publish.mode, config.publish.heartbeat),
-        detect_every=config.detector.detect_every,
-        max_frames=config.source.max_frames,
-        stats_interval=config.publish.stats_interval,
-        on_tick=on_tick,
-    )

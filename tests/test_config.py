@@ -61,6 +61,10 @@ def test_password_from_credentials_directory(tmp_path, monkeypatch):
     ('[model]\nthreads = 0\n', "model.threads: 0 must be between 1 and 64"),
     ('[detector]\nscale_factor = 1.0\n', "detector.scale_factor: 1.0 must be above 1.0"),
     ('[detector]\ndetect_every = 0\n', "detector.detect_every: 0 must be between 1 and 100"),
+    # the bounds the detector checked again by itself, with other limits, before one config shape
+    ('[detector]\nmin_neighbors = -1\n', "detector.min_neighbors: -1 must be between 0 and 50"),
+    ('[detector]\nmin_size = 0\n', "detector.min_size: 0 must be at least 10 pixels"),
+    ('[detector]\ndownscale_width = 10\n', "detector.downscale_width: 10 must be 0 (off) or at least 80"),
     ('[tracking]\nsmoothing = 0\n', "tracking.smoothing: 0.0 must be above 0"),
     ('[publish]\nmode = "sometimes"\n', "publish.mode: 'sometimes' must be 'every' or 'change'"),
     ('log_level = "loud"\n', "log_level: 'loud' must be debug"),

@@ -20,7 +20,8 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
-from fer_edge.config import load_config
+from fer_edge.config import MqttConfig, load_config
+from fer_edge.daemon import build_pipeline
 from fer_edge.errors import ConfigError
 from fer_edge.mqtt.homeassistant import (
     SENSORS,
@@ -28,8 +29,7 @@ from fer_edge.mqtt.homeassistant import (
     discovery_configs,
     discovery_node_id,
 )
-from fer_edge.mqtt.publisher import MqttPublisher, MqttSettings
-from fer_edge.pipeline import build_pipeline
+from fer_edge.mqtt.publisher import MqttPublisher
 from mqtt_helpers import Received, topic_is, wait_until
 from paho.mqtt.enums import CallbackAPIVersion
 from support.media import make_face_video
@@ -91,8 +91,8 @@ def render(template: str, payload: dict[str, Any]) -> str:
 
 @pytest.fixture
 def publisher(mosquitto) -> Iterator[MqttPublisher]:
-    publisher = MqttPublisher(MqttSettings(host=mosquitto.host, port=mosquitto.port, device_id="test",
-                                           reconnect_min_delay=0.1, reconnect_max_delay=0.5))
+    publisher = MqttPublisher(MqttConfig(host=mosquitto.host, port=mosquitto.port), device_id="test",
+                              reconnect_delays=(0.1, 0.5))
     yield publisher
     publisher.stop(timeout=1)
 
@@ -144,7 +144,7 @@ def test_bad_homeassistant_settings_are_config_errors(overrides: dict[str, Any],
 def test_value_templates_read_the_stats_of_a_real_run(tmp_path: Path) -> None:
     video = make_face_video(tmp_path / "astronaut.avi", frames=4, fps=15)
     config = load_config(None, {"source.spec": str(video), "source.realtime": False}, environ={})
-    pipeline = build_pipeline(config, publish=False)
+    pipeline = build_pipeline(config)
     pipeline.grabber.start()
     try:
         for _ in range(4):

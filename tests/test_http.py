@@ -29,9 +29,10 @@ from fer_edge.config import load_config
 from fer_edge.errors import ConfigError, EdgeError
 from fer_edge.faces import HaarFaceDetector
 from fer_edge.overlay import EMOTION_COLOURS
+from fer_edge.photos import FacePredictor
 from fer_edge.sources import Frame
 from fer_edge.web.preview import PreviewFeed, TrackSnapshot
-from fer_edge.web.server import FacePredictor, LocalHttpServer, LoopHealth, build_http_server
+from fer_edge.web.server import LocalHttpServer, LoopHealth, build_http_server
 from support.media import astronaut_bgr
 
 LABELS = {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}

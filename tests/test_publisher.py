@@ -9,14 +9,16 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import paho.mqtt.client as mqtt
 import pytest
+from fer_edge.config import MqttConfig
 from fer_edge.errors import BrokerError
-from fer_edge.mqtt.publisher import MqttPublisher, MqttSettings
+from fer_edge.mqtt.publisher import MqttPublisher
 from mqtt_helpers import MosquittoBroker, MqttCollector, topic_is, wait_until
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
@@ -25,22 +27,35 @@ REPO = Path(__file__).resolve().parents[1]
 _device_ids = itertools.count()
 
 
-def settings_for(broker: MosquittoBroker | None = None, **overrides: Any) -> MqttSettings:
-    """Settings with a unique device id and fast reconnects, aimed at `broker`."""
-    values: dict[str, Any] = {"device_id": f"test{next(_device_ids)}", "reconnect_min_delay": 0.05,
-                              "reconnect_max_delay": 0.25}
-    if broker is not None:
-        values.update(host=broker.host, port=broker.port)
-    return MqttSettings(**(values | overrides))
+@dataclass(frozen=True)
+class Settings:
+    """What a publisher is made from: the [mqtt] table, the device id and the password."""
+
+    config: MqttConfig
+    device_id: str
+    password: str | None = None
+
+
+def settings_for(broker: MosquittoBroker | None = None, password: str | None = None,
+                 **overrides: Any) -> Settings:
+    """Settings with a unique device id, aimed at `broker`."""
+    values: dict[str, Any] = {} if broker is None else {"host": broker.host, "port": broker.port}
+    return Settings(MqttConfig(**(values | overrides)), f"test{next(_device_ids)}", password)
+
+
+def new_publisher(settings: Settings, **options: Any) -> MqttPublisher:
+    """A publisher with fast reconnects (0.05 to 0.25 s)."""
+    return MqttPublisher(settings.config, device_id=settings.device_id, password=settings.password,
+                         reconnect_delays=(0.05, 0.25), **options)
 
 
 @pytest.fixture
-def publisher() -> Iterator[Callable[[MqttSettings], MqttPublisher]]:
+def publisher() -> Iterator[Callable[[Settings], MqttPublisher]]:
     """Make started publishers; each is stopped at teardown."""
     made: list[MqttPublisher] = []
 
-    def make(settings: MqttSettings) -> MqttPublisher:
-        made.append(MqttPublisher(settings))
+    def make(settings: Settings) -> MqttPublisher:
+        made.append(new_publisher(settings))
         made[-1].start()
         return made[-1]
 
@@ -83,7 +98,7 @@ class FakeClient:
 
 def fake_publisher(**overrides: Any) -> tuple[MqttPublisher, FakeClient]:
     client = FakeClient()
-    pub = MqttPublisher(settings_for(**overrides), client=client)  # type: ignore[arg-type]
+    pub = new_publisher(settings_for(**overrides), client=client)  # type: ignore[arg-type]
     pub.start()
     return pub, client
 
@@ -162,10 +177,10 @@ def test_other_refusals_are_retried():
 
 
 def test_topics_follow_the_contract():
-    pub = MqttPublisher(MqttSettings(prefix="home", device_id="pi4"))
+    pub = MqttPublisher(MqttConfig(prefix="home"), device_id="pi4")
     assert (pub.status_topic, pub.emotion_topic, pub.stats_topic) == (
         "home/pi4/status", "home/pi4/emotion", "home/pi4/stats")
-    assert MqttSettings(device_id="pi4").effective_client_id == "fer-edge-pi4"
+    assert MqttPublisher(MqttConfig(), device_id="pi4").client_id == "fer-edge-pi4"
 
 
 # --- integration tests against a real mosquitto ---
@@ -187,7 +202,7 @@ def test_online_is_retained_after_connect(mosquitto, mqtt_collector, publisher):
 
 
 def test_stop_delivers_pending_events_then_leaves_offline_retained(mosquitto, mqtt_collector):
-    pub = MqttPublisher(settings_for(mosquitto))
+    pub = new_publisher(settings_for(mosquitto))
     pub.start()
     wait_until(lambda: pub.connected, what="the publisher to connect")
     live = mqtt_collector(mosquitto, "fer-edge/#")
@@ -206,11 +221,12 @@ def test_stop_delivers_pending_events_then_leaves_offline_retained(mosquitto, mq
 
 def test_last_will_marks_a_killed_daemon_offline(mosquitto, mqtt_collector):
     settings = settings_for(mosquitto)
-    status = f"{settings.prefix}/{settings.device_id}/status"
+    status = f"{settings.config.prefix}/{settings.device_id}/status"
     live = mqtt_collector(mosquitto, status)
-    code = ("import threading\nfrom fer_edge.mqtt.publisher import MqttPublisher, MqttSettings\n"
-            f"MqttPublisher(MqttSettings(host={mosquitto.host!r}, port={mosquitto.port}, "
-            f"device_id={settings.device_id!r})).start()\nthreading.Event().wait()\n")
+    code = ("import threading\nfrom fer_edge.config import MqttConfig\n"
+            "from fer_edge.mqtt.publisher import MqttPublisher\n"
+            f"MqttPublisher(MqttConfig(host={mosquitto.host!r}, port={mosquitto.port}), "
+            f"device_id={settings.device_id!r}).start()\nthreading.Event().wait()\n")
     daemon = subprocess.Popen([sys.executable, "-c", code], cwd=REPO)
     try:
         live.wait_for(topic_is(status, "online"), timeout=10)
@@ -297,7 +313,7 @@ def test_right_credentials_connect(mosquitto_factory, mqtt_collector, publisher)
 
 def test_stop_returns_promptly_when_the_broker_is_gone(mosquitto_factory):
     broker = mosquitto_factory(start=False)
-    pub = MqttPublisher(settings_for(broker))
+    pub = new_publisher(settings_for(broker))
     pub.start()
     pub.publish_event({"n": 0})
     started = time.monotonic()

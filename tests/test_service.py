@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import shutil
@@ -14,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from fer_edge.cli import build_parser
 from fer_edge.notify import SystemdNotifier
 from fer_edge.tools import service
 
@@ -304,8 +304,7 @@ def test_write_file_is_atomic_with_its_mode_and_never_replaces_exclusive_files(t
 
 
 def test_cli_refuses_without_root_and_validates_the_user(monkeypatch, tmp_path):
-    parser = argparse.ArgumentParser(prog="fer-edge")
-    service.add_service_commands(parser.add_subparsers(dest="command", required=True))
+    parser = build_parser()
     monkeypatch.setattr(service.os, "geteuid", lambda: 1000)
     args = parser.parse_args(["install-service", "--unit-dir", str(tmp_path)])
     with pytest.raises(service.NotRootError, match="run it with sudo") as refused:
@@ -317,8 +316,7 @@ def test_cli_refuses_without_root_and_validates_the_user(monkeypatch, tmp_path):
 
 
 def test_cli_dry_run_uses_the_running_python(tmp_path, capsys, no_such_user):
-    parser = argparse.ArgumentParser(prog="fer-edge")
-    service.add_service_commands(parser.add_subparsers(dest="command", required=True))
+    parser = build_parser()
     args = parser.parse_args(["install-service", "--dry-run", "--no-jetson",
                               "--config-dir", str(tmp_path / "etc"), "--unit-dir", str(tmp_path / "u")])
     assert args.func(args) == 0

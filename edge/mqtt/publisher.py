@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import collections
 import json
 import logging
 import operator
@@ -10,20 +9,21 @@ import ssl
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Final, NamedTuple
+from typing import Any, Final
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
+from ..config import MqttConfig
 from ..errors import BrokerError, ConfigError
+from .outbox import Outbox, Outgoing
 
 log = logging.getLogger(__name__)
 
 ONLINE, OFFLINE = "online", "offline"
-# Messages handed to paho and not yet acknowledged. The rest wait in our deque, the
-# only place the oldest can be dropped: paho's own queue refuses the newest instead.
+# Messages handed to paho and not yet acknowledged; the rest wait in the outbox, the only
+# place the oldest can be dropped: paho's own queue refuses the newest instead.
 _MAX_INFLIGHT = 20
 _CONTROL_SLOTS = 4  # room in paho's queue for the "online" sent straight from on_connect
 # CONNACK refusals that no retry can fix.
@@ -35,74 +35,38 @@ _HANDSHAKE_DROPS = (ConnectionResetError, ConnectionAbortedError, BrokenPipeErro
 _MAX_HANDSHAKE_DROPS = 3
 
 
-@dataclass(frozen=True, kw_only=True)
-class MqttSettings:
-    """Broker address, identity, security and queueing for `MqttPublisher`."""
-
-    host: str = "localhost"
-    port: int = 1883
-    prefix: str = "fer-edge"
-    device_id: str
-    client_id: str | None = None
-    qos: int = 1
-    keepalive: int = 30
-    username: str | None = None
-    password: str | None = None
-    tls: bool = False
-    ca_file: str | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
-    tls_insecure: bool = False
-    queue_size: int = 1000  # messages kept while the broker is away; beyond, the oldest go
-    reconnect_min_delay: float = 1.0
-    reconnect_max_delay: float = 30.0
-    announce: bool = True  # False: no status topic, no last will (one-shot tools beside the daemon)
-
-    @property
-    def effective_client_id(self) -> str:
-        """The MQTT client id: `client_id`, or "fer-edge-<device_id>" when unset."""
-        return self.client_id or f"fer-edge-{self.device_id}"
-
-
-class _Outgoing(NamedTuple):
-    topic: str
-    payload: bytes
-    qos: int
-    retain: bool
-
-
 class MqttPublisher:
     """Publishes to `<prefix>/<device_id>/{status,emotion,stats}` from one caller thread."""
 
-    def __init__(self, settings: MqttSettings, *, client: mqtt.Client | None = None) -> None:
-        if settings.queue_size < 1:
-            raise ValueError(f"MQTT queue_size must be at least 1, not {settings.queue_size}")
-        self._settings = settings
-        base = f"{settings.prefix}/{settings.device_id}"
+    def __init__(self, config: MqttConfig, *, device_id: str, password: str | None = None,
+                 client_id: str | None = None, announce: bool = True,
+                 reconnect_delays: tuple[float, float] = (1.0, 30.0),
+                 client: mqtt.Client | None = None) -> None:
+        """``config`` is a validated [mqtt] table; ``announce`` False sends no status topic and no
+        last will (one-shot tools beside the daemon); ``reconnect_delays`` are the backoff's
+        first and longest wait, in seconds."""
+        self._config = config
+        self.device_id = device_id
+        self.client_id: Final = client_id or f"fer-edge-{device_id}"
+        self._password = password
+        self._announce = announce
+        self._reconnect_delays = reconnect_delays
+        base = f"{config.prefix}/{device_id}"
         # The topic contract other tools rely on; Final keeps them read-only.
         self.status_topic: Final = f"{base}/status"  # retained "online"/"offline"
         self.emotion_topic: Final = f"{base}/emotion"  # JSON expression events
         self.stats_topic: Final = f"{base}/stats"  # JSON stats
-        self._window = max(1, min(_MAX_INFLIGHT, settings.queue_size))
-        # Guards the state below; never held while calling into paho, which runs
-        # on_publish with its own lock held.
-        self._lock = threading.Lock()
-        self._changed = threading.Condition(self._lock)
-        self._pending: collections.deque[_Outgoing] = collections.deque()
-        self._unacked: set[int] = set()
-        # Filled by on_publish and folded into _unacked by _drain: an ack can arrive
-        # before the publish() call that hands us its mid has returned.
-        self._acked: collections.deque[int] = collections.deque()
+        self._outbox = Outbox(config.queue_size, window=max(1, min(_MAX_INFLIGHT, config.queue_size)))
         self._drain_lock = threading.Lock()
-        self._drain_wanted = self._resending = self._connected = False
+        self._drain_wanted = self._connected = False
         self._fatal: BrokerError | None = None
-        self._dropped = 0
+        self._dropped_offline = 0  # QoS 0 messages that found no connection
         self._failed_attempts = self._handshake_drops = 0  # touched by paho's thread only
         self._started = self._stopped = False
         self._subscriptions: dict[str, int] = {}  # topic filter -> QoS, renewed on every connect
         self._connect_callbacks: list[Callable[[], None]] = []
         self._client = client or mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=settings.effective_client_id, protocol=mqtt.MQTTv311)
+            CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv311)
         self._client.on_connect = self._on_connect
         self._client.on_connect_fail = self._on_connect_fail
         self._client.on_disconnect = self._on_disconnect
@@ -121,41 +85,43 @@ class MqttPublisher:
     @property
     def dropped_messages(self) -> int:
         """Messages lost: the oldest, from a full queue, and QoS 0 ones sent while offline."""
-        return self._dropped
+        return self._outbox.dropped + self._dropped_offline
 
     @property
     def queued_messages(self) -> int:
         """Messages waiting for the broker or for room in the in-flight window."""
-        return len(self._pending)
+        return self._outbox.queued
 
     def start(self) -> None:
         """Configure the client and connect in the background; a down broker is not an error."""
         if self._started:
             return
-        s, c = self._settings, self._client
-        if s.announce:
+        s, c = self._config, self._client
+        if self._announce:
             c.will_set(self.status_topic, OFFLINE, qos=1, retain=True)
-        if s.username is not None:
-            c.username_pw_set(s.username, s.password)
+        if s.username:
+            c.username_pw_set(s.username, self._password)
         if s.tls:
             try:
-                c.tls_set(ca_certs=s.ca_file, certfile=s.cert_file, keyfile=s.key_file)
+                c.tls_set(ca_certs=s.ca_file or None, certfile=s.cert_file or None,
+                          keyfile=s.key_file or None)
             except (OSError, ValueError) as err:  # ssl.SSLError is an OSError
                 files = f"ca_file={s.ca_file!r}, cert_file={s.cert_file!r}, key_file={s.key_file!r}"
                 raise ConfigError(f"mqtt: cannot load the TLS files ({files}): {err}") from err
             if s.tls_insecure:
                 c.tls_insecure_set(True)
-        c.reconnect_delay_set(s.reconnect_min_delay, s.reconnect_max_delay)  # type: ignore[arg-type]
-        c.max_inflight_messages_set(self._window + _CONTROL_SLOTS)
-        c.max_queued_messages_set(self._window + _CONTROL_SLOTS)  # a backstop: see _MAX_INFLIGHT
+        first, longest = self._reconnect_delays
+        c.reconnect_delay_set(first, longest)  # type: ignore[arg-type]  # paho annotates int, takes float
+        c.max_inflight_messages_set(self._outbox.window + _CONTROL_SLOTS)
+        c.max_queued_messages_set(self._outbox.window + _CONTROL_SLOTS)  # a backstop: see _MAX_INFLIGHT
         c.connect_async(s.host, s.port, keepalive=s.keepalive)
         c.loop_start()
         self._started = True
-        log.info("publishing to MQTT broker %s:%d as %s", s.host, s.port, s.effective_client_id)
+        log.info("publishing to MQTT broker %s:%d as %s", s.host, s.port, self.client_id)
 
     def publish_event(self, event: dict[str, Any]) -> None:
         """Publish one expression event as compact JSON with the configured QoS."""
-        self.publish(self.emotion_topic, to_json(event), qos=self._settings.qos)
+        self.publish(self.emotion_topic, to_json(event), qos=self._config.qos)
 
     def publish_stats(self, stats: dict[str, Any]) -> None:
         """Publish stats as compact JSON at QoS 0: a stale snapshot is not worth queueing."""
@@ -170,16 +136,10 @@ class MqttPublisher:
         data = payload.encode() if isinstance(payload, str) else bytes(payload)
         if qos == 0:
             if not self._connected or self._client.publish(topic, data, 0, retain).rc:  # rc 0: sent
-                with self._lock:
-                    self._dropped += 1
+                self._dropped_offline += 1  # only the caller's thread counts these
             return
-        with self._lock:
-            full = len(self._pending) >= self._settings.queue_size
-            if full:
-                self._pending.popleft()
-                self._dropped += 1
-            self._pending.append(_Outgoing(topic, data, qos, retain))
-            dropped = self._dropped
+        full = self._outbox.put(Outgoing(topic, data, qos, retain))
+        dropped = self._outbox.dropped
         # Logged at the 1st, 2nd, 4th, 8th... drop: seen in a long outage, without a flood.
         if full and dropped & (dropped - 1) == 0:
             log.warning("MQTT queue full: dropped the oldest message (%d so far)", dropped)
@@ -201,19 +161,15 @@ class MqttPublisher:
         if not self._started or self._stopped:
             return
         self._stopped = True
-        if self._settings.announce:
+        if self._announce:
             # Queued behind the pending events, so no event follows the "offline".
             self.publish(self.status_topic, OFFLINE, qos=1, retain=True)
-        with self._changed:
-            # Without a connection nothing can be acknowledged: no point waiting.
-            if not self._changed.wait_for(lambda: not self._connected or self._all_acknowledged(), timeout):
-                log.warning("MQTT messages still unacknowledged after %.1f s; disconnecting", timeout)
+        # Without a connection nothing can be acknowledged: no point waiting.
+        if not self._outbox.wait_until_empty(timeout, give_up=lambda: not self._connected):
+            log.warning("MQTT messages still unacknowledged after %.1f s; disconnecting", timeout)
         self._client.disconnect()
         self._client.loop_stop()  # paho's thread sees the disconnect within its 1 s poll
-        log.info("disconnected from MQTT broker %s:%d", self._settings.host, self._settings.port)
-
-    def _all_acknowledged(self) -> bool:
-        return not (self._pending or self._unacked or self._acked)
+        log.info("disconnected from MQTT broker %s:%d", self._config.host, self._config.port)
 
     def _drain(self) -> None:
         # Runs on either thread. A busy drain is asked to go round again rather than
@@ -222,37 +178,24 @@ class MqttPublisher:
         while self._drain_wanted and self._drain_lock.acquire(blocking=False):
             try:
                 self._drain_wanted = False
-                while (msg := self._next_to_send()) is not None:
+                while (msg := self._outbox.take(self._connected and not self._fatal)) is not None:
                     info = self._client.publish(*msg)
-                    with self._lock:
-                        if info.rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:
-                            self._pending.appendleft(msg)
-                            break
-                        # Even on MQTT_ERR_NO_CONN paho keeps a QoS>0 message to re-send.
-                        self._unacked.add(info.mid)
+                    if info.rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:
+                        self._outbox.put_back(msg)
+                        break
+                    # Even on MQTT_ERR_NO_CONN paho keeps a QoS>0 message to re-send.
+                    self._outbox.handed(info.mid)
             finally:
                 self._drain_lock.release()
 
-    def _next_to_send(self) -> _Outgoing | None:
-        with self._changed:
-            while self._acked:
-                self._unacked.discard(self._acked.popleft())
-            # After a reconnect paho first re-sends what was unacknowledged; keep order.
-            self._resending = self._resending and bool(self._unacked)
-            if (self._resending or not self._connected or self._fatal or not self._pending
-                    or len(self._unacked) >= self._window):
-                self._changed.notify_all()
-                return None
-            return self._pending.popleft()
-
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: mqtt.ConnectFlags,
                     reason_code: ReasonCode, properties: Any) -> None:
-        s = self._settings
+        s = self._config
         if reason_code.is_failure:
             reason = reason_code.getName()
             if reason not in _CREDENTIAL_REFUSALS:
                 log.warning("MQTT broker %s:%d refused the connection (%s); retrying", s.host, s.port, reason)
-            elif s.username is None:
+            elif not s.username:
                 self._fail(f"broker {s.host}:{s.port} refused an anonymous connection ({reason}); "
                            "set mqtt.username and the password file")
             else:
@@ -263,10 +206,10 @@ class MqttPublisher:
         self._failed_attempts = self._handshake_drops = 0
         # On every connect (a broker restarted without persistence has forgotten it),
         # and before `connected` lets anything else out.
-        if s.announce:
+        if self._announce:
             client.publish(self.status_topic, ONLINE, qos=1, retain=True)
-        with self._lock:
-            self._connected = self._resending = True
+        self._outbox.reconnected()
+        self._connected = True
         self._drain()
         # A clean session forgets subscriptions, and a broker restart forgets retained messages.
         for topic, qos in self._subscriptions.items():
@@ -275,7 +218,7 @@ class MqttPublisher:
             _call_safely(callback)
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
-        s = self._settings
+        s = self._config
         # paho calls us from inside its `except OSError:` but does not pass the error.
         err = sys.exc_info()[1]
         drop = s.tls and isinstance(err, _HANDSHAKE_DROPS)
@@ -288,7 +231,7 @@ class MqttPublisher:
             self._failed_attempts += 1
             (log.warning if self._failed_attempts == 1 else log.debug)(
                 "cannot reach MQTT broker %s:%d (%s); retrying every %g-%g s",
-                s.host, s.port, err or "connection failed", s.reconnect_min_delay, s.reconnect_max_delay)
+                s.host, s.port, err or "connection failed", *self._reconnect_delays)
             return
         self._fail(f"TLS handshake with broker {s.host}:{s.port} failed ({detail}); check that the port "
                    "speaks TLS, that mqtt.ca_file holds the CA that signed the broker's certificate and "
@@ -296,23 +239,21 @@ class MqttPublisher:
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: mqtt.DisconnectFlags,
                        reason_code: ReasonCode, properties: Any) -> None:
-        with self._changed:
-            was_connected, self._connected = self._connected, False
-            self._changed.notify_all()
+        was_connected, self._connected = self._connected, False
+        self._outbox.wake()
         if was_connected and not self._stopped and self._fatal is None:
-            s = self._settings
+            s = self._config
             log.warning("lost MQTT broker %s:%d (%s); reconnecting", s.host, s.port, reason_code)
 
     def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, properties: Any) -> None:
-        self._acked.append(mid)
+        self._outbox.acknowledged(mid)
         self._drain()
 
     def _fail(self, message: str) -> None:
         log.debug("fatal: %s", message)  # the daemon reports it, from fatal_error
-        with self._changed:
-            self._fatal = BrokerError(message)
-            self._connected = False
-            self._changed.notify_all()
+        self._fatal = BrokerError(message)
+        self._connected = False
+        self._outbox.wake()
         # Ends paho's reconnect loop: retrying cannot fix credentials or certificates.
         self._client.disconnect()
 

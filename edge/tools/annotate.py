@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import cv2
 
+from ..daemon import build_pipeline, stop_on_signals
 from ..errors import EdgeError
 from ..overlay import draw_annotations
 
@@ -95,11 +95,9 @@ class AnnotatedVideoWriter:
 
 def annotate_video(config: Config, out: Path, stop: threading.Event | None = None) -> AnnotateSummary:
     """Run the daemon's detector, tracker and classifier over a source; write every frame annotated."""
-    from ..pipeline import build_pipeline
-
     check_output(out)
     writer = AnnotatedVideoWriter(out, float(config.source.fps))
-    pipeline = build_pipeline(config, publish=False, on_tick=writer)
+    pipeline = build_pipeline(config, on_tick=writer)
     started = time.monotonic()
     pipeline.grabber.start()
     try:
@@ -132,14 +130,7 @@ def cmd_annotate(args: argparse.Namespace) -> int:
                  "source.realtime": False, "source.loop": False}
     config = load_config(args.config, overrides)
     configure_logging(config.log_level)
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: Any) -> None:
-        log.info("received %s, finishing %s", signal.Signals(signum).name, args.out)
-        stop.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    stop = stop_on_signals(f"finishing {args.out}")
     summary = annotate_video(config, Path(args.out), stop)
     # Re-open what we wrote: a writer that silently produced an empty file is caught here.
     capture = cv2.VideoCapture(str(summary.out))
@@ -150,15 +141,3 @@ def cmd_annotate(args: argparse.Namespace) -> int:
     print(f"{summary.out}: {summary.frames} frames at {summary.fps:g} fps, {summary.faces} face boxes, "
           f"{summary.seconds:.1f} s ({summary.frames / max(summary.seconds, 1e-9):.1f} frames/s)")
     return 0
-
-
-def add_annotate_command(subparsers: argparse._SubParsersAction) -> None:
-    """Register ``fer-edge annotate`` on the fer-edge command line."""
-    parser = subparsers.add_parser("annotate", help="write a video with faces, ids and emotions drawn")
-    parser.add_argument("--source", required=True, help="video file, camera index, /dev/videoN, "
-                                                        "picamera2, csi, gst:PIPELINE or rtsp://...")
-    parser.add_argument("--out", required=True, help="output video, .mp4 (mp4v) or .avi (MJPG)")
-    parser.add_argument("--model", help="int8 .tflite model (default: the bundled one)")
-    parser.add_argument("--max-frames", type=int, help="stop after N frames (a camera runs until Ctrl-C)")
-    parser.add_argument("--config", type=Path, help="TOML config file (detector and tracking settings)")
-    parser.set_defaults(func=cmd_annotate)

@@ -15,7 +15,6 @@ import itertools
 import json
 import resource
 import statistics
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -317,54 +316,3 @@ def cmd_bench(args: argparse.Namespace) -> int:
     result = run_bench(args)
     print(json.dumps(result) if args.json else report(result), flush=True)
     return 0
-
-
-def _positive(text: str) -> int:
-    """An argparse type: an integer of at least 1."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def add_bench_command(subparsers: argparse._SubParsersAction) -> None:
-    """Register ``bench`` on the fer-edge command line."""
-    bench = subparsers.add_parser(
-        "bench", help="measure frames per second and per-stage latency",
-        description="Run the daemon's own loop on every frame of a source, unpaced, and report "
-                    "per-stage latency, fps, recall, CPU and memory; optionally compare it with "
-                    "the float model, the original projects' loop and other Haar settings.")
-    bench.add_argument("--source", required=True, help="video file, camera index, /dev/videoN, ...")
-    bench.add_argument("--frames", type=_positive, help=f"frames per pass (default: all of a file, "
-                                                        f"{LIVE_FRAMES} of a camera)")
-    bench.add_argument("--model", help="int8 .tflite model, or a bundled one's name "
-                                        "(default: fer_edge_int8.tflite; fer_edge_fast_int8.tflite)")
-    bench.add_argument("--threads", type=_positive, help="LiteRT threads (default: the config's, 1)")
-    bench.add_argument("--config", type=Path, help="TOML config whose detector and tracking to use")
-    bench.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    bench.add_argument("--compare", action="store_true", help="int8 against float TFLite")
-    bench.add_argument("--float-model", help="float .tflite for --compare (default: converted from "
-                                             "the Keras model, which needs TensorFlow)")
-    bench.add_argument("--keras-model", help="float Keras model for --compare and --baseline seed "
-                                              "(default: the .keras beside the int8 model)")
-    bench.add_argument("--sweep", action="store_true", help="speed against recall over Haar settings")
-    bench.add_argument("--baseline", choices=tuple(BASELINES), action="append",
-                       help="alternate with the original projects' loop (seed) or the fer package's "
-                            "(fer, on 640x480 frames); repeatable")
-    bench.add_argument("--repeat", type=_positive, default=1, help="passes over the frames when comparing")
-    bench.set_defaults(func=cmd_bench)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``fer-edge bench`` on its own, for scripts/bench.py: errors as one line and an exit code."""
-    from ..logs import configure_logging
-
-    parser = argparse.ArgumentParser(prog="fer-edge")
-    add_bench_command(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["bench", *(sys.argv[1:] if argv is None else argv)])
-    configure_logging("warning")  # LiteRT's and OpenCV's chatter would drown the report
-    try:
-        return cmd_bench(args)
-    except EdgeError as exc:
-        print(f"fer-edge: error: {exc}", file=sys.stderr)
-        return exc.exit_code

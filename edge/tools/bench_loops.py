@@ -16,10 +16,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..config import Config
-from ..faces import CASCADE_WINDOW, Face, HaarFaceDetector, HaarSettings
+from ..config import Config, DetectorConfig
+from ..daemon import build_pipeline
+from ..faces import CASCADE_WINDOW, Face, HaarFaceDetector
 from ..mqtt.publisher import to_json  # the exact serialisation publish_event does
-from ..pipeline import build_pipeline
 from ..sources import Frame, FrameSource, open_source, to_gray
 from ..stats import StageTimes
 
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 CHUNK = 8  # frames a loop processes before the next one takes its turn
 SAMPLES = 1_000_000  # keep every sample: StageTimes' default window is the daemon's last 500
 # The original projects: detectMultiScale(gray, 1.3, 5) on the full frame, no minSize.
-SEED_HAAR = HaarSettings(scale_factor=1.3, min_neighbors=5, min_size=CASCADE_WINDOW,
+SEED_HAAR = DetectorConfig(scale_factor=1.3, min_neighbors=5, min_size=CASCADE_WINDOW,
                          downscale_width=0, equalize=False)
 FER_SIZE = (640, 480)  # the frame size of the comparison with the fer package
 Handler = Callable[[Frame], int]  # one frame's work; returns the faces classified in it
@@ -157,7 +157,7 @@ class _HitCounter:
 def daemon_loop(name: str, config: Config, source: FrameSource, limit: int,
                 size: tuple[int, int] | None = None) -> Loop:
     """The daemon's loop: Pipeline.process, then each event serialised as MQTT would send it."""
-    pipeline = build_pipeline(config, publish=False)
+    pipeline = build_pipeline(config)
     pipeline.times = times = StageTimes(SAMPLES)
     pipeline.classifier = _FaceTimer(pipeline.classifier, times)  # type: ignore[assignment]
     pipeline.detector = counter = _HitCounter(pipeline.detector)  # type: ignore[assignment]

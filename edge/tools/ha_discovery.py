@@ -3,27 +3,22 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
-from pathlib import Path
 
+from ..config import load_config
+from ..daemon import build_publisher
+from ..errors import BrokerError
 from ..mqtt.homeassistant import HomeAssistantDiscovery
 
 
 def cmd_ha_discovery(args: argparse.Namespace) -> int:
     """Publish the discovery configs once, or remove them with --remove, then disconnect."""
-    from ..config import load_config
-    from ..errors import BrokerError
-    from ..mqtt.publisher import MqttPublisher
-    from ..pipeline import mqtt_settings
 
     config = load_config(args.config, {"mqtt.host": args.mqtt_host, "mqtt.port": args.mqtt_port,
                                        "mqtt.device_id": args.device_id})
     # Its own client id (the daemon's would be kicked off the broker), and no status
     # messages: the daemon, running or not, owns <prefix>/<device_id>/status.
-    settings = dataclasses.replace(mqtt_settings(config), announce=False,
-                                   client_id=f"fer-edge-{config.device_id}-ha-discovery")
-    publisher = MqttPublisher(settings)
+    publisher = build_publisher(config, announce=False, client_id=f"fer-edge-{config.device_id}-ha-discovery")
     discovery = HomeAssistantDiscovery.from_config(config, publisher)
     (discovery.remove if args.remove else discovery.publish)()
     publisher.start()
@@ -41,16 +36,3 @@ def cmd_ha_discovery(args: argparse.Namespace) -> int:
     for topic in discovery.configs:
         print(f"{'removed' if args.remove else 'published'} {topic}")
     return 0
-
-
-def add_homeassistant_commands(subparsers: argparse._SubParsersAction) -> None:
-    """Register ``fer-edge ha-discovery`` on the fer-edge command line."""
-    parser = subparsers.add_parser("ha-discovery", help="publish, or with --remove delete, the "
-                                                        "Home Assistant discovery configs")
-    parser.add_argument("--remove", action="store_true", help="delete the configs (empty retained payloads)")
-    parser.add_argument("--config", type=Path, help="TOML config file (the daemon's)")
-    parser.add_argument("--mqtt-host")
-    parser.add_argument("--mqtt-port", type=int)
-    parser.add_argument("--device-id")
-    parser.add_argument("--timeout", type=float, default=10.0, help="seconds to reach the broker")
-    parser.set_defaults(func=cmd_ha_discovery)

@@ -261,7 +261,7 @@ def cmd_install_service(args: argparse.Namespace) -> int:
     jetson = Path("/etc/nv_tegra_release").exists() if args.jetson is None else args.jetson
     steps = install_steps(python=sys.executable, config_dir=args.config_dir.absolute(),
                           unit_dir=args.unit_dir.absolute(), user=args.user, jetson=jetson,
-                          package_dir=Path(__file__).resolve().parent)
+                          package_dir=Path(__file__).resolve().parents[1])
     run_steps(steps, args.dry_run)
     return 0
 
@@ -271,20 +271,3 @@ def cmd_uninstall_service(args: argparse.Namespace) -> int:
     _check_can_apply(args.dry_run, "uninstall-service")
     run_steps(uninstall_steps(unit_dir=args.unit_dir.absolute()), args.dry_run)
     return 0
-
-
-def add_service_commands(subparsers: argparse._SubParsersAction) -> None:
-    """Register install-service and uninstall-service on the fer-edge command line."""
-    install = subparsers.add_parser("install-service",
-                                    help="install and start the systemd service (as root)")
-    install.add_argument("--config-dir", type=Path, default=Path("/etc/fer-edge"))
-    install.add_argument("--user", default="fer-edge", help="service user, created if missing")
-    install.add_argument("--jetson", action=argparse.BooleanOptionalAction, default=None,
-                         help="add the drop-in CSI cameras need (default: on a Jetson)")
-    install.set_defaults(func=cmd_install_service)
-    uninstall = subparsers.add_parser("uninstall-service",
-                                      help="stop and remove the service; keep config and user")
-    uninstall.set_defaults(func=cmd_uninstall_service)
-    for parser in (install, uninstall):
-        parser.add_argument("--dry-run", action="store_true", help="print every step, change nothing")
-        parser.add_argument("--unit-dir", type=Path, default=Path("/etc/systemd/system"))

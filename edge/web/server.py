@@ -29,12 +29,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-import cv2
-import numpy as np
-
-from ..classifier import TFLiteExpressionClassifier
 from ..errors import EdgeError
-from ..faces import HaarFaceDetector, crop_face
+from ..photos import FacePredictor, ImageError
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -55,42 +51,6 @@ class UploadError(Exception):
     def __init__(self, status: HTTPStatus, message: str):
         super().__init__(message)
         self.status = status
-
-
-class FacePredictor:
-    """Detects and classifies the faces of uploaded images, one request at a time.
-
-    It owns its detector and interpreter: a TFLite interpreter must not be shared with the
-    loop's thread, and a second one of this model costs about 1 MB.
-    """
-
-    def __init__(self, detector: HaarFaceDetector, classifier: TFLiteExpressionClassifier):
-        self.detector, self.classifier = detector, classifier
-        self._lock = threading.Lock()  # request threads take turns on the interpreter
-
-    @classmethod
-    def from_config(cls, config: Config) -> FacePredictor:
-        """The daemon's model and detector settings, in instances of our own."""
-        return cls(HaarFaceDetector(config.detector),
-                   TFLiteExpressionClassifier(config.model.path or None, config.model.labels or None,
-                                              threads=config.model.threads))
-
-    def predict(self, data: bytes) -> dict[str, Any]:
-        """Faces, boxes and scores of an encoded image (JPEG, PNG, BMP, WebP...)."""
-        # Decoded straight to gray, the detector's input; OpenCV applies the EXIF orientation,
-        # as browsers do when they show the photo, so boxes line up with what the user sees.
-        gray = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE) if data else None
-        if gray is None:
-            raise UploadError(HTTPStatus.UNPROCESSABLE_ENTITY,
-                              "the upload is not an image OpenCV can decode (send a JPEG, PNG, BMP or WebP)")
-        faces = []
-        with self._lock:
-            for face in self.detector.detect(gray):
-                expression = self.classifier.classify(crop_face(gray, face.box))
-                faces.append({"box": [int(v) for v in face.box], "emotion": expression.label,
-                              "confidence": round(expression.confidence, 4),
-                              "scores": {k: round(v, 4) for k, v in expression.scores.items()}})
-        return {"width": gray.shape[1], "height": gray.shape[0], "faces": faces}
 
 
 class LoopHealth:
@@ -165,6 +125,9 @@ class _Handler(BaseHTTPRequestHandler):
             body = self._read_body(self.server.max_upload_bytes)
             result = self.server.predictor.predict(read_image_upload(self.headers.get("Content-Type", ""),
                                                                      body))
+        except ImageError as err:
+            self._json(HTTPStatus.UNPROCESSABLE_ENTITY, {"error": f"the upload is {err}"})
+            return
         except UploadError as err:
             self._json(err.status, {"error": str(err)})
             return

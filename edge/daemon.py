@@ -1,0 +1,151 @@
+"""The composition root: every part of ``fer-edge run`` built from one validated config.
+
+``build_pipeline`` makes the frame loop's parts (tools that need the loop without the daemon,
+such as annotate and bench, call it too and may pass parts of their own). ``Daemon`` adds the
+publisher, the systemd notifier, the opt-in web page, preview and Home Assistant discovery,
+starts them in a fixed order, fans each loop tick out to them, and stops them in reverse.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .classifier import TFLiteExpressionClassifier
+from .config import Config
+from .events import EventPolicy
+from .faces import HaarFaceDetector
+from .notify import SystemdNotifier
+from .pipeline import EventSink, ExpressionClassifier, FaceDetector, Pipeline
+from .sources import FrameGrabber, open_source
+from .tracking import FaceTracker
+
+if TYPE_CHECKING:
+    from .mqtt.publisher import MqttPublisher
+    from .web.preview import PreviewFeed
+    from .web.server import LocalHttpServer, LoopHealth
+
+log = logging.getLogger(__name__)
+
+Tick = Callable[[Pipeline], None]
+
+
+def build_classifier(config: Config) -> TFLiteExpressionClassifier:
+    """The [model] table's classifier (loads the model and checks its contract)."""
+    model = config.model
+    return TFLiteExpressionClassifier(model.path or None, model.labels or None, threads=model.threads)
+
+
+def build_pipeline(config: Config, *, publisher: EventSink | None = None,
+                   detector: FaceDetector | None = None, classifier: ExpressionClassifier | None = None,
+                   on_tick: Tick | None = None) -> Pipeline:
+    """The frame loop's parts from the config, each replaceable; opens nothing yet."""
+    source = config.source
+    grabber = FrameGrabber(open_source(source.spec, width=source.width, height=source.height, fps=source.fps,
+                                       loop=source.loop),
+                           realtime=source.realtime, open_timeout=source.open_timeout)
+    tracking = config.tracking
+    return Pipeline(
+        device_id=config.device_id,
+        grabber=grabber,
+        detector=detector or HaarFaceDetector(config.detector),
+        tracker=FaceTracker(iou_threshold=tracking.iou_threshold, max_missed=tracking.max_missed,
+                            smoothing=tracking.smoothing, hysteresis=tracking.hysteresis),
+        classifier=classifier or build_classifier(config),
+        publisher=publisher,
+        policy=EventPolicy(config.publish.mode, config.publish.heartbeat),
+        detect_every=config.detector.detect_every,
+        max_frames=config.source.max_frames,
+        stats_interval=config.publish.stats_interval,
+        on_tick=on_tick,
+    )
+
+
+def build_publisher(config: Config, **options: Any) -> MqttPublisher:
+    """The [mqtt] table's publisher, with the password read from its file; ``options`` go to it."""
+    from .mqtt.publisher import MqttPublisher
+
+    return MqttPublisher(config.mqtt, device_id=config.device_id, password=config.mqtt_password(), **options)
+
+
+def stop_on_signals(what: str) -> threading.Event:
+    """An event that SIGTERM and SIGINT set (logging ``what`` is stopping) instead of killing us."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        log.info("received %s, %s", signal.Signals(signum).name, what)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    return stop
+
+
+class Daemon:
+    """``fer-edge run``: the pipeline, the publisher and the opt-in extras, started in order."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.notifier = SystemdNotifier.from_environment()
+        self.publisher = build_publisher(config)
+        self.classifier = build_classifier(config)
+        self.pipeline = build_pipeline(config, publisher=self.publisher, classifier=self.classifier,
+                                       on_tick=self._on_tick)
+        self.health: LoopHealth | None = None
+        self.preview: PreviewFeed | None = None
+        self.server: LocalHttpServer | None = None
+        if config.http.enabled:
+            from .web.preview import PreviewFeed
+            from .web.server import LoopHealth, build_http_server
+
+            self.health = LoopHealth()
+            self.preview = PreviewFeed() if config.http.preview else None
+            self.server = build_http_server(config, health=self.health, preview=self.preview)
+        if config.homeassistant.enabled:
+            from .mqtt.homeassistant import HomeAssistantDiscovery
+
+            HomeAssistantDiscovery.from_config(config, self.publisher).attach()
+
+    def run(self, stop: threading.Event) -> None:
+        """Run until ``stop`` is set or the source ends; raises what ended the loop otherwise.
+
+        Start order: capture (a camera that cannot open fails before anything else), MQTT,
+        web page, then READY=1 to systemd; everything is stopped in reverse, the publisher
+        last so that "offline" follows the final events.
+        """
+        config, pipeline = self.config, self.pipeline
+        log.info("fer-edge %s: source %s, model %s, broker %s:%d, topics %s/%s/#", config.device_id,
+                 pipeline.grabber.source.description, self.classifier.model_path,
+                 config.mqtt.host, config.mqtt.port, config.mqtt.prefix, config.device_id)
+        pipeline.grabber.start()
+        try:
+            self.publisher.start()
+            if self.server is not None:
+                self.server.start()
+            self.notifier.ready(status=f"reading {pipeline.grabber.source.description}")
+            pipeline.run(stop)
+        finally:
+            self.notifier.stopping()
+            if self.server is not None:
+                self.server.stop()
+            pipeline.grabber.stop()
+            self.publisher.stop(timeout=1.5)
+        log.info("stopped after %d frames, %d events", pipeline.processed, pipeline.events_sent)
+
+    def _on_tick(self, pipeline: Pipeline) -> None:
+        """Every loop iteration: the systemd watchdog and status, /healthz, the preview."""
+        fps = pipeline.fps.rate()
+        grabber = pipeline.grabber
+        if grabber.camera_up:
+            status = f"{fps:.1f} fps, {pipeline.faces_in_view} faces"
+        else:
+            status = f"{grabber.source.description} is down, reopening"
+        self.notifier.watchdog(status=status)
+        if self.health is not None:
+            self.health.update(fps=fps, faces=pipeline.faces_in_view, frames=pipeline.processed,
+                               camera_up=grabber.camera_up, mqtt_connected=self.publisher.connected)
+        if self.preview is not None:
+            self.preview.update(pipeline.last_frame, pipeline.last_results)
