@@ -176,9 +176,9 @@ def run_compare(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-def times(ratios: list[float], digits: int) -> str:
-    """Ratios as text: "1.6x, 1.7x"."""
-    return ", ".join(f"{ratio:.{digits}f}x" for ratio in ratios)
+def listed(ratios: list[float], digits: int, suffix: str = "") -> str:
+    """Ratios as text, rounded to ``digits``: "1.55x, 1.61x" or "14.4, 15.6"."""
+    return ", ".join(f"{ratio:.{digits}f}{suffix}" for ratio in ratios)
 
 
 def report(r: dict[str, Any]) -> str:
@@ -192,12 +192,12 @@ def report(r: dict[str, Any]) -> str:
                          f"p95 {face['p95_ms']:.3f} ms; {c[name]['fps']:.1f} fps, "
                          f"{c[name]['cpu_ms_per_frame']:.2f} CPU ms/frame")
         lines.append(f"  int8 classifies a face {c['classify_face_speedup']:.1f}x faster; "
-                     f"end to end {times(c['fps_ratios'], 2)}")
+                     f"end to end {listed(c['fps_ratios'], 2, 'x')}")
     baselines = r.get("baselines", {})
     if b := baselines.get("seed"):
         lines += ["\nthe original projects' loop (Haar 1.3/5 on the full frame, Keras predict per face):",
                   f"  seed {b['theirs']['fps']:.1f} fps, ours {b['ours']['fps']:.1f} fps (alternated): "
-                  f"ours is {b['ratio']:.1f}x faster (per pass: {times(b['ratios'], 1)})",
+                  f"ours is {b['ratio']:.1f}x faster (per pass: {listed(b['ratios'], 1)})",
                   f"  CPU per frame: seed {b['theirs']['cpu_ms_per_frame']:.1f} ms, ours "
                   f"{b['ours']['cpu_ms_per_frame']:.1f} ms ({b['cpu_ratio']:.1f}x less)",
                   f"  seed classify/face p50 {b['theirs']['stages']['classify_face']['p50_ms']:.2f} ms, "
@@ -207,7 +207,7 @@ def report(r: dict[str, Any]) -> str:
         lines += [f"\nthe fer package {b['settings']['fer']} (Haar 1.1/5 on the full frame, its int8 TFLite "
                   "per face) on 640x480 frames, decoding excluded:",
                   f"  fer {ms['theirs']:.2f} ms/frame, ours {ms['ours']:.2f} ms/frame (alternated): "
-                  f"ours is {b['ratio']:.1f}x faster (per pass: {times(b['ratios'], 1)})",
+                  f"ours is {b['ratio']:.1f}x faster (per pass: {listed(b['ratios'], 1)})",
                   f"  frames with a face: fer {b['theirs']['recall']:.1%}, ours {b['ours']['recall']:.1%}"]
     return "\n".join(lines)
 
