@@ -15,7 +15,7 @@ test: $(VENV)/.installed mosquitto test-tools
 	$(BIN)/python -m pytest
 
 # The venv holds the device package, the host-side model tools and the test tools, and the
-# fer package that `fer-edge bench --baseline fer` compares against. fer goes in without its
+# fer package that `python -m fer_convert.compare --baseline fer` compares against. fer goes in without its
 # declared dependencies: they pull in PyTorch and opencv-contrib-python (which would replace
 # the headless OpenCV), and its Haar + TFLite pipeline needs neither.
 $(VENV)/.installed: setup.py

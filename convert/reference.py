@@ -1,7 +1,8 @@
-"""The float references `fer-edge bench` compares the int8 model against (host side, TensorFlow).
+"""The float references ``fer_convert.compare`` measures the int8 model against (TensorFlow).
 
-The bench itself lives in ``edge/`` and never imports TensorFlow; it calls these two helpers
-only for ``--compare`` (a float TFLite model) and ``--baseline seed`` (Keras predict per face).
+``fer-edge bench`` lives in ``edge/`` and never imports TensorFlow; ``fer_convert.compare`` calls
+these two helpers for ``--compare`` (a float TFLite model) and ``--baseline seed`` (Keras predict
+per face).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def float_tflite(keras_path: str | Path, out_dir: str | Path, mirror_average: bo
 
     model = keras.models.load_model(keras_path)
     model = with_mirror_average(model) if mirror_average else model
-    # A cast in front keeps the daemon's input contract (uint8 [1, 48, 48, 1]), so the bench
+    # A cast in front keeps the daemon's input contract (uint8 [1, 48, 48, 1]), so the comparison
     # runs the float model through the same TFLiteExpressionClassifier as the int8 one.
     pixels = keras.Input((48, 48, 1), batch_size=1, dtype="uint8", name="pixels")
     wrapped = keras.Model(pixels, model(keras.ops.cast(pixels, "float32")))

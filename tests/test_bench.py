@@ -1,4 +1,4 @@
-"""``fer-edge bench`` through the included script, on a short video of a real face.
+"""``fer-edge bench`` and the host's ``fer_convert.compare``, run as a user would, on a real face.
 
 No timing is asserted (shared machines are noisy): only that every figure is there, is sane,
 and that the face is found in every frame.
@@ -36,9 +36,24 @@ def bench(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=timeout, cwd=ROOT)
 
 
+def host_compare(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run ``python -m fer_convert.compare ARGS`` (the host-side comparisons) as a user would."""
+    return subprocess.run([sys.executable, "-m", "fer_convert.compare", *args],
+                          capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
 def bench_json(*args: str) -> dict:
     """The one JSON object bench --json prints on stdout."""
-    result = bench(*args, "--json")
+    return only_json(bench(*args, "--json"))
+
+
+def compare_json(*args: str) -> dict:
+    """The one JSON object fer_convert.compare --json prints on stdout."""
+    return only_json(host_compare(*args, "--json"))
+
+
+def only_json(result: subprocess.CompletedProcess) -> dict:
+    """The one JSON object a command printed on stdout, once it exited cleanly."""
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)  # the whole of stdout: nothing else may be printed there
 
@@ -78,13 +93,14 @@ def test_table_names_every_stage(face_video):
 
 def test_sweep_and_compare_with_a_given_float_model(face_video):
     # the int8 model stands in for the float one: this checks the plumbing, not the speed-up
-    report = bench_json("--source", str(face_video), "--frames", "3", "--sweep", "--compare",
-                        "--float-model", str(ROOT / "models" / "fer_edge_int8.tflite"))
+    report = bench_json("--source", str(face_video), "--frames", "3", "--sweep")
     rows = report["sweep"]
     assert len(rows) == 3 * 2 * 4 + 2 and sum(row["configured"] for row in rows) == 1
     assert {row["detect_every"] for row in rows} == {1, 2, 3}
     assert all(row["fps"] > 0 and 0 <= row["detect_recall"] <= row["recall"] <= 1 for row in rows)
     assert next(row for row in rows if row["configured"])["recall"] == 1.0
+    report = compare_json("--source", str(face_video), "--frames", "3", "--compare",
+                          "--float-model", str(ROOT / "models" / "fer_edge_int8.tflite"))
     compare = report["compare"]
     for name in ("int8", "float"):
         assert compare[name]["frames"] == 3
@@ -95,8 +111,8 @@ def test_sweep_and_compare_with_a_given_float_model(face_video):
 def test_baseline_seed_and_float_conversion(face_video):
     if not (importlib.util.find_spec("tensorflow") and importlib.util.find_spec("keras")):
         pytest.fail("the seed baseline needs TensorFlow: pip install -e '.[convert]'")
-    report = bench_json("--source", str(face_video), "--frames", "6", "--baseline", "seed",
-                        "--compare", "--repeat", "2")
+    report = compare_json("--source", str(face_video), "--frames", "6", "--baseline", "seed",
+                          "--compare", "--repeat", "2")
     seed = report["baselines"]["seed"]
     assert seed["theirs"]["frames"] == seed["ours"]["frames"] == 12  # two passes of 6
     check_stages(seed["theirs"]["stages"], ("capture", "detect", "classify", "classify_face"))
@@ -112,8 +128,8 @@ def test_baseline_seed_and_float_conversion(face_video):
 def test_fast_model_by_name_and_its_plain_float_twin(face_video):
     if not (importlib.util.find_spec("tensorflow") and importlib.util.find_spec("keras")):
         pytest.fail("--compare needs TensorFlow: pip install -e '.[convert]'")
-    report = bench_json("--source", str(face_video), "--frames", "3", "--model", "fer_edge_fast_int8.tflite",
-                        "--compare")
+    report = compare_json("--source", str(face_video), "--frames", "3", "--model",
+                          "fer_edge_fast_int8.tflite", "--compare")
     assert report["settings"]["model"].endswith("models/fer_edge_fast_int8.tflite")
     compare = report["compare"]
     assert compare["int8"]["recall"] == compare["float"]["recall"] == 1.0
@@ -126,7 +142,7 @@ def test_baseline_fer_runs_the_fer_package_on_640x480_frames(face_video):
     if not importlib.util.find_spec("fer"):
         pytest.fail("the fer baseline needs the fer package: make test installs it "
                     "(pip install --no-deps fer)")
-    report = bench_json("--source", str(face_video), "--frames", "4", "--baseline", "fer", "--repeat", "2")
+    report = compare_json("--source", str(face_video), "--frames", "4", "--baseline", "fer", "--repeat", "2")
     fer = report["baselines"]["fer"]
     assert fer["frame_size"] == [640, 480] and not fer["decode_included"]
     assert fer["theirs"]["frames"] == fer["ours"]["frames"] == 8
@@ -139,7 +155,7 @@ def test_baseline_fer_runs_the_fer_package_on_640x480_frames(face_video):
 
 
 def test_missing_fer_package_says_what_to_install(monkeypatch):
-    from fer_edge.tools import bench as bench_module
+    from fer_convert import compare as bench_module
 
     monkeypatch.setattr(bench_module.importlib.util, "find_spec", lambda name: None)
     args = argparse.Namespace(baseline=["fer"])
@@ -148,7 +164,7 @@ def test_missing_fer_package_says_what_to_install(monkeypatch):
 
 
 def test_missing_tensorflow_says_what_to_install(monkeypatch):
-    from fer_edge.tools import bench as bench_module
+    from fer_convert import compare as bench_module
 
     monkeypatch.setattr(bench_module.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(EdgeError, match=r"--baseline seed needs TensorFlow.*pip install -e '\.\[convert\]'"):
@@ -168,14 +184,14 @@ def test_missing_tensorflow_says_what_to_install(monkeypatch):
      "decoding takes 80% of a frame"),
 ])
 def test_advice_names_the_stage_that_takes_most_of_a_frame(shares, model, live, expected):
-    from fer_edge.tools.bench import advice
+    from fer_edge.tools.bench_report import advice
 
     result = {"time_shares": shares, "faces_per_frame": 2.0, "settings": {"model": f"/opt/models/{model}"}}
     assert expected in advice(result, live)
 
 
 def test_float_twin_of_an_int8_model_is_found_or_asked_for(tmp_path):
-    from fer_edge.tools.bench import keras_model
+    from fer_convert.compare import keras_model
 
     (tmp_path / "mine.keras").write_bytes(b"")
     no_flag = argparse.Namespace(keras_model=None)
@@ -193,8 +209,8 @@ def test_comparing_classifiers_on_a_clip_without_faces_says_so(tmp_path):
     for _ in range(3):
         writer.write(np.full((240, 320, 3), 90, np.uint8))
     writer.release()
-    result = bench("--source", str(video), "--compare", "--float-model",
-                   str(ROOT / "models" / "fer_edge_int8.tflite"))
+    result = host_compare("--source", str(video), "--compare", "--float-model",
+                          str(ROOT / "models" / "fer_edge_int8.tflite"))
     assert result.returncode == 1
     assert "found no face in 3 frames" in result.stderr and "Traceback" not in result.stderr
 

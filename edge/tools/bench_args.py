@@ -1,4 +1,7 @@
-"""The arguments of ``fer-edge bench``, kept apart from its code so that parsing loads no OpenCV."""
+"""The options of ``fer-edge bench`` (and of the host's ``fer_convert.compare``), apart from their code.
+
+Parsing them loads no OpenCV and no interpreter, so ``fer-edge --help`` stays light.
+"""
 
 from __future__ import annotations
 
@@ -17,29 +20,28 @@ def positive_int(text: str) -> int:
     return value
 
 
+def add_measure_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of every measured run: source, frames, model, threads, config, output, passes."""
+    parser.add_argument("--source", required=True, help="video file, camera index, /dev/videoN, ...")
+    parser.add_argument("--frames", type=positive_int, help=f"frames per pass (default: all of a file, "
+                                                            f"{LIVE_FRAMES} of a camera)")
+    parser.add_argument("--model", help="int8 .tflite model, or a bundled one's name "
+                                         "(default: fer_edge_int8.tflite; fer_edge_fast_int8.tflite)")
+    parser.add_argument("--threads", type=positive_int, help="LiteRT threads (default: the config's, 1)")
+    parser.add_argument("--config", type=Path, help="TOML config whose detector and tracking to use")
+    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    parser.add_argument("--repeat", type=positive_int, default=1,
+                        help="passes over the frames when comparing")
+
+
 def add_bench(subparsers: argparse._SubParsersAction, handler: Callable[[argparse.Namespace], int]) -> None:
     """Register ``fer-edge bench``, run by ``handler``."""
     bench = subparsers.add_parser(
         "bench", help="measure frames per second and per-stage latency",
         description="Run the daemon's own loop on every frame of a source, unpaced, and report "
-                    "per-stage latency, fps, recall, CPU and memory; optionally compare it with "
-                    "the float model, the original projects' loop and other Haar settings.")
-    bench.add_argument("--source", required=True, help="video file, camera index, /dev/videoN, ...")
-    bench.add_argument("--frames", type=positive_int, help=f"frames per pass (default: all of a file, "
-                                                        f"{LIVE_FRAMES} of a camera)")
-    bench.add_argument("--model", help="int8 .tflite model, or a bundled one's name "
-                                        "(default: fer_edge_int8.tflite; fer_edge_fast_int8.tflite)")
-    bench.add_argument("--threads", type=positive_int, help="LiteRT threads (default: the config's, 1)")
-    bench.add_argument("--config", type=Path, help="TOML config whose detector and tracking to use")
-    bench.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    bench.add_argument("--compare", action="store_true", help="int8 against float TFLite")
-    bench.add_argument("--float-model", help="float .tflite for --compare (default: converted from "
-                                             "the Keras model, which needs TensorFlow)")
-    bench.add_argument("--keras-model", help="float Keras model for --compare and --baseline seed "
-                                              "(default: the .keras beside the int8 model)")
+                    "per-stage latency, fps, recall, CPU and memory; optionally sweep Haar settings.",
+        epilog="Comparisons with the float model, the original projects' loop and the fer package "
+               "need TensorFlow and run on the host: python -m fer_convert.compare --help")
+    add_measure_arguments(bench)
     bench.add_argument("--sweep", action="store_true", help="speed against recall over Haar settings")
-    bench.add_argument("--baseline", choices=("seed", "fer"), action="append",
-                       help="alternate with the original projects' loop (seed) or the fer package's "
-                            "(fer, on 640x480 frames); repeatable")
-    bench.add_argument("--repeat", type=positive_int, default=1, help="passes over the frames when comparing")
     bench.set_defaults(func=handler)

@@ -1,8 +1,9 @@
-"""The measured loops of ``fer-edge bench``: the daemon's own, the original projects', fer's, in turns.
+"""The measured loops of ``fer-edge bench`` and ``fer_convert.compare``, run in turns.
 
 A :class:`Loop` reads its own source, so decoding counts in every loop's frame rate. Loops that
 are compared run side by side in turns of a few frames (ABAB...): load that drifts during the
 run slows every loop alike, and the ratios stay meaningful even where absolute figures are not.
+The daemon's loop is built here; the other projects' loops (host side) in ``fer_convert.baselines``.
 """
 
 from __future__ import annotations
@@ -11,26 +12,25 @@ import logging
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
-from ..config import Config, DetectorConfig
-from ..daemon import build_pipeline
-from ..faces import CASCADE_WINDOW, Face, HaarFaceDetector
+from ..classifier import Expression, TFLiteExpressionClassifier
+from ..config import Config, load_config
+from ..daemon import build_classifier, build_pipeline
+from ..faces import Face, HaarFaceDetector
 from ..mqtt.publisher import to_json  # the exact serialisation publish_event does
 from ..sources import Frame, FrameSource, open_source, to_gray
 from ..stats import StageTimes
+from .bench_args import LIVE_FRAMES
 
 log = logging.getLogger(__name__)
 
 CHUNK = 8  # frames a loop processes before the next one takes its turn
 SAMPLES = 1_000_000  # keep every sample: StageTimes' default window is the daemon's last 500
-# The original projects: detectMultiScale(gray, 1.3, 5) on the full frame, no minSize.
-SEED_HAAR = DetectorConfig(scale_factor=1.3, min_neighbors=5, min_size=CASCADE_WINDOW,
-                         downscale_width=0, equalize=False)
-FER_SIZE = (640, 480)  # the frame size of the comparison with the fer package
 Handler = Callable[[Frame], int]  # one frame's work; returns the faces classified in it
 SourceFactory = Callable[[], FrameSource]  # a new, unopened source of the same frames each call
 
@@ -41,7 +41,8 @@ class ReplaySource:
     is_live = False
 
     def __init__(self, frames: list[np.ndarray], description: str):
-        self.frames, self.description, self.fps = frames, f"{description} (recorded)", None
+        self.frames, self.description = frames, f"{description} (recorded)"
+        self.fps: float | None = None
         self._next = 0
 
     def open(self) -> None:
@@ -127,9 +128,9 @@ class Loop:
 
 
 class _FaceTimer:
-    """The pipeline's classifier, each face's inference timed as stage "classify_face"."""
+    """A classifier whose every face's inference is timed as stage "classify_face"."""
 
-    def __init__(self, classifier: Any, times: StageTimes):
+    def __init__(self, classifier: TFLiteExpressionClassifier, times: StageTimes):
         self._classifier, self._times = classifier, times
 
     def probabilities(self, face: np.ndarray) -> np.ndarray:
@@ -137,12 +138,13 @@ class _FaceTimer:
         with self._times.time("classify_face"):
             return self._classifier.probabilities(face)
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._classifier, name)
+    def to_expression(self, probabilities: np.ndarray, top: int | None = None) -> Expression:
+        """The wrapped classifier's expression (not timed: it only names the top label)."""
+        return self._classifier.to_expression(probabilities, top)
 
 
 class _HitCounter:
-    """The pipeline's detector, counting the detection runs that found a face."""
+    """A detector that counts the detection runs that found a face."""
 
     def __init__(self, detector: HaarFaceDetector):
         self._detector, self.runs, self.hits = detector, 0, 0
@@ -157,10 +159,11 @@ class _HitCounter:
 def daemon_loop(name: str, config: Config, source: FrameSource, limit: int,
                 size: tuple[int, int] | None = None) -> Loop:
     """The daemon's loop: Pipeline.process, then each event serialised as MQTT would send it."""
-    pipeline = build_pipeline(config)
-    pipeline.times = times = StageTimes(SAMPLES)
-    pipeline.classifier = _FaceTimer(pipeline.classifier, times)  # type: ignore[assignment]
-    pipeline.detector = counter = _HitCounter(pipeline.detector)  # type: ignore[assignment]
+    times = StageTimes(SAMPLES)
+    counter = _HitCounter(HaarFaceDetector(config.detector))
+    classifier = _FaceTimer(build_classifier(config), times)
+    pipeline = build_pipeline(config, detector=counter, classifier=classifier)
+    pipeline.times = times
 
     def handle(frame: Frame) -> int:
         events = pipeline.process(frame)
@@ -172,42 +175,6 @@ def daemon_loop(name: str, config: Config, source: FrameSource, limit: int,
     loop = Loop(name, source, handle, times, limit=limit, size=size)
     loop.counter = counter
     return loop
-
-
-def seed_loop(source: FrameSource, predict: Callable[[np.ndarray], Any], limit: int) -> Loop:
-    """The original projects' loop: Haar 1.3/5 on the full frame, Keras predict on each face."""
-    detector, times = HaarFaceDetector(SEED_HAAR), StageTimes(SAMPLES)
-
-    def handle(frame: Frame) -> int:
-        with times.time("detect"):
-            faces = detector.detect(frame.image)
-        with times.time("classify"):
-            for face in faces:
-                x, y, w, h = face.box
-                crop = cv2.resize(frame.image[y:y + h, x:x + w], (48, 48))
-                with times.time("classify_face"):
-                    predict(crop)
-        return len(faces)
-
-    return Loop("seed", source, handle, times, limit=limit)
-
-
-def fer_loop(source: FrameSource, limit: int) -> Loop:
-    """The ``fer`` package's pipeline on 640x480 frames: ``FER(mtcnn=False).detect_emotions``.
-
-    That is fer's default: Haar (scale 1.1, 5 neighbours, 50 px minimum) on the full frame,
-    then its mini-Xception on each face through TensorFlow's TFLite interpreter (its int8
-    model). It takes the BGR frame and converts it to grayscale itself.
-    """
-    from fer.fer import FER
-
-    detector, times = FER(mtcnn=False), StageTimes(SAMPLES)
-
-    def handle(frame: Frame) -> int:
-        with times.time("detect_classify"):
-            return len(detector.detect_emotions(frame.image))
-
-    return Loop("fer", source, handle, times, limit=limit, size=FER_SIZE, gray=False)
 
 
 def alternate(loops: list[Loop], repeat: int, phase: str) -> None:
@@ -249,15 +216,34 @@ class Progress:
             print(" " * 60, end="\r", file=sys.stderr, flush=True)
 
 
+def bench_config(path: str | Path | None, spec: str, model: str | None, threads: int | None) -> Config:
+    """The daemon's configuration for a measured run: every frame unpaced, an event per face."""
+    # publish.mode "every" is the worst case: an event per face per frame, all serialised
+    return load_config(path, {"source.spec": spec, "source.realtime": False, "model.path": model,
+                              "model.threads": threads, "publish.mode": "every"})
+
+
+def config_source(config: Config) -> FrameSource:
+    """The configured source, built but not opened."""
+    s = config.source
+    return open_source(s.spec, width=s.width, height=s.height, fps=s.fps)
+
+
+def frame_limit(frames: int | None, source: FrameSource) -> int:
+    """Frames per pass: ``frames``, else all of a file and LIVE_FRAMES of a source that never ends."""
+    return frames or (LIVE_FRAMES if source.is_live else 0)
+
+
 def source_factory(config: Config, limit: int) -> SourceFactory:
     """New sources that yield the same frames: a file reopened, a live source's first frames replayed."""
-    s = config.source
-    source = open_source(s.spec, width=s.width, height=s.height, fps=s.fps)
+    source = config_source(config)
     if not source.is_live:
-        return lambda: open_source(s.spec)
+        return lambda: open_source(config.source.spec)
+    frames: list[np.ndarray] = []
     source.open()
     try:
-        frames = [source.read() for _ in range(limit)]
+        while len(frames) < limit and (image := source.read()) is not None:
+            frames.append(image)
     finally:
         source.close()
     return lambda: ReplaySource(frames, source.description)
