@@ -1,18 +1,34 @@
 # Two commands do all set-up on a fresh machine:
 #   make demo   the daemon on a generated demo video with a local broker, printing events
-#   make test   the test suite (what CI runs)
+#   make test   the checks and the whole test suite (what CI runs)
+# and, once set up:
+#   make test-fast   the unit lane alone (no broker, TensorFlow, browser or subprocess), in seconds
+#   make check       ruff, mypy and the import-cycle check alone
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: demo test mosquitto test-tools clean
+.PHONY: demo test test-fast check mosquitto test-tools clean
 
 demo: $(VENV)/.installed mosquitto
 	$(BIN)/python scripts/demo.py
 
-test: $(VENV)/.installed mosquitto test-tools
+test: $(VENV)/.installed mosquitto test-tools check
 	$(BIN)/python -m pytest
+
+test-fast: $(VENV)/.installed
+	$(BIN)/python -m pytest -m "not broker and not tensorflow and not browser and not slow"
+
+# mypy and pylint find packages by folder name: build/typecheck names edge/ and convert/ as they
+# install (fer_edge, fer_convert). pylint runs only its import-cycle check.
+check: $(VENV)/.installed
+	$(BIN)/ruff check edge convert tests scripts
+	mkdir -p build/typecheck
+	ln -sfn ../../edge build/typecheck/fer_edge
+	ln -sfn ../../convert build/typecheck/fer_convert
+	MYPYPATH=build/typecheck $(BIN)/mypy -p fer_edge -p fer_convert
+	cd build/typecheck && ../../$(BIN)/pylint --disable=all --enable=cyclic-import --score=n fer_edge fer_convert
 
 # The venv holds the device package, the host-side model tools and the test tools, and the
 # fer package that `python -m fer_convert.compare --baseline fer` compares against. fer goes in without its

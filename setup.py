@@ -30,7 +30,8 @@ setup(
     extras_require={
         "convert": ["tensorflow-cpu>=2.16", "matplotlib>=3.7"],
         "picamera2": ["picamera2>=0.3.17"],
-        "test": ["pytest>=8", "scikit-image>=0.22", "cryptography>=42", "jinja2>=3"],
+        "test": ["pytest>=8", "scikit-image>=0.22", "cryptography>=42", "jinja2>=3",
+                 "mypy>=1.10", "ruff>=0.5", "pylint>=3"],
     },
     entry_points={"console_scripts": ["fer-edge=fer_edge.cli:main"]},
     classifiers=[

@@ -74,7 +74,7 @@ def load_interpreter_class() -> type:
     except ImportError:
         pass
     try:
-        from tensorflow.lite import Interpreter  # type: ignore[import-not-found]
+        from tensorflow.lite import Interpreter
         return Interpreter
     except ImportError:
         raise ModelError("no TFLite interpreter is installed; install one with "

@@ -282,7 +282,7 @@ def _build(cls: type, data: dict[str, Any], prefix: str, from_text: set[str], pr
             problems.append(f"{dotted}: unknown key (known: {', '.join(sorted(known))})")
             continue
         kind = hints[key]
-        if dataclasses.is_dataclass(kind):
+        if isinstance(kind, type) and dataclasses.is_dataclass(kind):
             if not isinstance(value, dict):
                 problems.append(f"{dotted}: expected a [{dotted}] table")
                 continue

@@ -1,4 +1,9 @@
-"""Shared fixtures: real mosquitto brokers on free loopback ports, and collecting subscribers."""
+"""Shared fixtures: real mosquitto brokers on free loopback ports, and collecting subscribers.
+
+Markers (pytest.ini): ``broker`` is added here to every test whose fixtures start a mosquitto;
+``tensorflow``, ``browser`` and ``slow`` (a subprocess, a build or a training step) are marked
+in the test files. ``make test-fast`` runs the rest: the unit lane, in seconds.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,15 @@ from typing import Any
 
 import pytest
 from mqtt_helpers import MosquittoBroker, MqttCollector
+
+BROKER_FIXTURES = frozenset({"mosquitto_factory"})  # every broker fixture builds on this one
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests that need a real broker."""
+    for item in items:
+        if BROKER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.broker)
 
 
 @pytest.fixture

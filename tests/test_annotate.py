@@ -78,6 +78,7 @@ def test_preview_feed_keeps_to_its_frame_rate() -> None:
     assert feed.wait_jpeg(0)[0] == 1
 
 
+@pytest.mark.slow
 def test_annotate_command_writes_a_playable_mp4_of_every_frame(face_video: Path, tmp_path: Path) -> None:
     out = tmp_path / "annotated.mp4"
     result = subprocess.run([sys.executable, "-m", "fer_edge", "annotate", "--source", str(face_video),
@@ -102,6 +103,7 @@ def test_annotate_command_writes_a_playable_mp4_of_every_frame(face_video: Path,
     assert min(np.abs(median - colour).max() for colour in EMOTION_COLOURS.values()) < 40, median
 
 
+@pytest.mark.slow
 def test_annotate_stops_after_max_frames(face_video: Path, tmp_path: Path) -> None:
     out = tmp_path / "short.avi"
     result = subprocess.run([sys.executable, "-m", "fer_edge", "annotate", "--source", str(face_video),
@@ -115,6 +117,7 @@ def test_annotate_stops_after_max_frames(face_video: Path, tmp_path: Path) -> No
     ("missing-dir/out.mp4", "directory {tmp}/missing-dir does not exist"),
     ("out.gif", "use an .mp4 or .avi output file"),
 ])
+@pytest.mark.slow
 def test_annotate_refuses_an_unwritable_output(face_video: Path, tmp_path: Path, out: str,
                                                message: str) -> None:
     result = subprocess.run([sys.executable, "-m", "fer_edge", "annotate", "--source", str(face_video),

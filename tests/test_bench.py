@@ -23,6 +23,9 @@ ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("capture", "detect", "classify", "classify_face", "publish")
 TF_MISSING = "TensorFlow is not installed: pip install -e '.[convert]'"
 
+pytestmark = [pytest.mark.slow]
+
+
 
 @pytest.fixture(scope="module")
 def face_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -91,6 +94,7 @@ def test_table_names_every_stage(face_video):
         assert name in result.stdout
 
 
+@pytest.mark.tensorflow
 def test_sweep_and_compare_with_a_given_float_model(face_video):
     # the int8 model stands in for the float one: this checks the plumbing, not the speed-up
     report = bench_json("--source", str(face_video), "--frames", "3", "--sweep")
@@ -108,6 +112,7 @@ def test_sweep_and_compare_with_a_given_float_model(face_video):
     assert compare["classify_face_speedup"] > 0 and len(compare["fps_ratios"]) == 1
 
 
+@pytest.mark.tensorflow
 def test_baseline_seed_and_float_conversion(face_video):
     if not (importlib.util.find_spec("tensorflow") and importlib.util.find_spec("keras")):
         pytest.fail("the seed baseline needs TensorFlow: pip install -e '.[convert]'")
@@ -125,6 +130,7 @@ def test_baseline_seed_and_float_conversion(face_video):
     assert report["compare"]["float"]["recall"] == 1.0
 
 
+@pytest.mark.tensorflow
 def test_fast_model_by_name_and_its_plain_float_twin(face_video):
     if not (importlib.util.find_spec("tensorflow") and importlib.util.find_spec("keras")):
         pytest.fail("--compare needs TensorFlow: pip install -e '.[convert]'")
@@ -138,6 +144,7 @@ def test_fast_model_by_name_and_its_plain_float_twin(face_video):
     assert compare["mirror_average"] is False
 
 
+@pytest.mark.tensorflow
 def test_baseline_fer_runs_the_fer_package_on_640x480_frames(face_video):
     if not importlib.util.find_spec("fer"):
         pytest.fail("the fer baseline needs the fer package: make test installs it "
@@ -203,6 +210,7 @@ def test_float_twin_of_an_int8_model_is_found_or_asked_for(tmp_path):
     assert keras_model(given, tmp_path / "int8.tflite") == tmp_path / "mine.keras"
 
 
+@pytest.mark.tensorflow
 def test_comparing_classifiers_on_a_clip_without_faces_says_so(tmp_path):
     video = tmp_path / "empty_room.avi"
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 15, (320, 240))

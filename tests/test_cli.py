@@ -31,6 +31,7 @@ def fer_edge(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
      "mqtt.port: 0 must be a TCP port"),
     (["run", "--config", "/nonexistent/config.toml"], 78, "config file /nonexistent/config.toml not found"),
 ])
+@pytest.mark.slow
 def test_bad_input_gives_a_clear_message_and_exit_code(args, code, message):
     result = fer_edge(*args)
     assert result.returncode == code, result.stderr
@@ -38,6 +39,7 @@ def test_bad_input_gives_a_clear_message_and_exit_code(args, code, message):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_corrupt_and_empty_videos_are_refused(tmp_path):
     empty = tmp_path / "empty.mp4"
     empty.write_bytes(b"")
@@ -49,6 +51,7 @@ def test_corrupt_and_empty_videos_are_refused(tmp_path):
         assert "not a readable video" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_camera_that_cannot_be_opened(tmp_path):
     (tmp_path / "config.toml").write_text('[source]\nspec = "/dev/video99"\nopen_timeout = 0.5\n')
     result = fer_edge("run", "--config", str(tmp_path / "config.toml"))
@@ -56,6 +59,7 @@ def test_camera_that_cannot_be_opened(tmp_path):
     assert "/dev/video99 cannot be opened" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_predict_finds_and_classifies_the_astronaut(tmp_path):
     photo = tmp_path / "astronaut.png"
     cv2.imwrite(str(photo), astronaut_bgr())
@@ -72,6 +76,7 @@ def test_predict_finds_and_classifies_the_astronaut(tmp_path):
     assert second == {"image": str(not_image), "error": "not a readable image file"}
 
 
+@pytest.mark.slow
 def test_plain_install_finds_the_bundled_models(tmp_path):
     """A non-editable install (pip install .) carries both models as package data."""
     target = tmp_path / "site"

@@ -12,6 +12,9 @@ from fer_convert.data import LABELS, DataError, load
 
 SAMPLE = Path(__file__).parent / "data" / "fer2013_privatetest_sample.npz"
 
+pytestmark = [pytest.mark.tensorflow, pytest.mark.slow]
+
+
 
 @pytest.fixture(scope="module")
 def sample():

@@ -18,6 +18,9 @@ from support.media import make_face_video
 
 ROOT = Path(__file__).resolve().parents[1]
 
+pytestmark = [pytest.mark.slow]
+
+
 
 class Daemon:
     """``python -m fer_edge run`` in the background, its log lines collected as they come."""

@@ -202,6 +202,7 @@ def test_configs_are_sent_again_after_the_broker_forgot_them(mosquitto, mqtt_col
     mqtt_collector(mosquitto, "homeassistant/#").wait_for_count(is_config, 4)
 
 
+@pytest.mark.slow
 def test_remove_command_clears_the_configs_and_leaves_the_status_alone(mosquitto, mqtt_collector,
                                                                        discovery) -> None:
     live = mqtt_collector(mosquitto, "#")
@@ -224,6 +225,7 @@ def test_remove_command_clears_the_configs_and_leaves_the_status_alone(mosquitto
     assert [m.text for m in live.matching(topic_is(STATUS))] == ["online"]
 
 
+@pytest.mark.slow
 def test_daemon_publishes_discovery_when_enabled(mosquitto, mqtt_collector, tmp_path: Path) -> None:
     video = make_face_video(tmp_path / "astronaut.avi", frames=6, fps=15)
     env = {k: v for k, v in os.environ.items() if not k.startswith("FER_EDGE_")}

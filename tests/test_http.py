@@ -305,6 +305,8 @@ class Chromium:
         os.close(self._replies)
 
 
+@pytest.mark.browser
+@pytest.mark.slow
 def test_upload_page_in_a_real_browser_draws_the_face(server: LocalHttpServer, astronaut_png: Path,
                                                       tmp_path: Path) -> None:
     started = time.monotonic()

@@ -61,6 +61,7 @@ def test_every_class_is_predicted_and_recalled(sample, shipped):
         assert recall > 0.2, f"{name}: class {label} recall {recall:.2f}"
 
 
+@pytest.mark.tensorflow
 def test_int8_agrees_with_float(sample, shipped):
     from fer_convert.evaluate import predict_keras
 

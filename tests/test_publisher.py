@@ -219,6 +219,7 @@ def test_stop_delivers_pending_events_then_leaves_offline_retained(mosquitto, mq
     assert (late.text, late.retain) == ("offline", True)
 
 
+@pytest.mark.slow
 def test_last_will_marks_a_killed_daemon_offline(mosquitto, mqtt_collector):
     settings = settings_for(mosquitto)
     status = f"{settings.config.prefix}/{settings.device_id}/status"

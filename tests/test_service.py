@@ -279,6 +279,7 @@ def test_uninstall_keeps_config_and_user(tmp_path, capsys):
     assert "kept: the configuration, the user" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_unit_and_dropin_ship_as_package_data(tmp_path):
     """What `pip install .` copies: install-service must find the unit without the source tree."""
     build = tmp_path / "build"
@@ -327,6 +328,7 @@ def test_cli_dry_run_uses_the_running_python(tmp_path, capsys, no_such_user):
 
 # --- end to end: needs edge/cli.py to drive SystemdNotifier (READY, WATCHDOG, STOPPING) ------
 
+@pytest.mark.slow
 def test_daemon_notifies_systemd_end_to_end(tmp_path, notify_socket, mosquitto):
     """The real daemon under a fake systemd: READY=1, WATCHDOG=1 while frames flow, STOPPING=1."""
     from support.media import make_face_video

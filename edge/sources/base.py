@@ -9,7 +9,7 @@ it" from "clip over, stop".
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeGuard
 
 import cv2
 import numpy as np
@@ -36,7 +36,7 @@ class Frame:
     image: np.ndarray
 
 
-def is_valid_image(image: object) -> bool:
+def is_valid_image(image: object) -> TypeGuard[np.ndarray]:
     """Whether image is a non-empty uint8 grayscale HxW or BGR HxWx3 array."""
     return (
         isinstance(image, np.ndarray)

@@ -28,7 +28,7 @@ REENCODE_HINT = "re-encode it to H.264 MP4, e.g. `ffmpeg -i IN -c:v libx264 -pix
 def gstreamer_available() -> bool:
     """Whether this OpenCV build has the GStreamer video backend (pip wheels do not)."""
     match = re.search(r"^\s*GStreamer:\s*(\S+)", cv2.getBuildInformation(), re.MULTILINE)
-    return bool(match) and match.group(1).upper() != "NO"
+    return match is not None and match.group(1).upper() != "NO"
 
 
 def csi_pipeline(sensor_id: int = 0, width: int = 640, height: int = 480, fps: int = 30) -> str:

@@ -56,7 +56,7 @@ def check_output(out: Path) -> str:
 def open_writer(out: Path, fps: float, size: tuple[int, int]) -> cv2.VideoWriter:
     """A VideoWriter for .mp4 (mp4v) or .avi (MJPG); EdgeError naming the remedy otherwise."""
     fourcc = check_output(out)
-    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*fourcc), fps, size)
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter.fourcc(*fourcc), fps, size)
     if not writer.isOpened():
         raise EdgeError(f"OpenCV cannot write {out} with the {fourcc} codec; try an .avi output")
     return writer

@@ -31,7 +31,7 @@ class TrackSnapshot:
 
 def snapshot(results: Iterable[tuple[TrackLike, Expression]]) -> tuple[tuple[TrackSnapshot, Expression], ...]:
     """Freeze results so another thread can draw them after the loop has moved on."""
-    return tuple((TrackSnapshot(track.id, tuple(track.box)), expression) for track, expression in results)
+    return tuple((TrackSnapshot(track.id, track.box), expression) for track, expression in results)
 
 
 class PreviewFeed:
@@ -70,6 +70,7 @@ class PreviewFeed:
             seq, frame, faces = self._seq, self._frame, self._faces
             if self._encoded[0] == seq:  # another viewer already encoded this one
                 return self._encoded
+            assert frame is not None  # _seq > 0 only once a frame is set
         ok, jpeg = cv2.imencode(".jpg", draw_annotations(frame.image, faces),
                                 [cv2.IMWRITE_JPEG_QUALITY, self.quality])
         if not ok:

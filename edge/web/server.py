@@ -84,7 +84,8 @@ def read_image_upload(content_type: str, body: bytes) -> bytes:
             raise UploadError(HTTPStatus.BAD_REQUEST, "malformed multipart/form-data body")
         for part in message.iter_parts():
             if part.get_param("name", header="content-disposition") == "image":
-                return part.get_payload(decode=True) or b""
+                payload = part.get_payload(decode=True)
+                return payload if isinstance(payload, bytes) else b""
         raise UploadError(HTTPStatus.BAD_REQUEST, "the form has no 'image' field")
     if kind.startswith("image/") or kind == "application/octet-stream":
         if not body:
@@ -212,7 +213,7 @@ class LocalHttpServer(ThreadingHTTPServer):
     def url(self) -> str:
         """Where the server listens, e.g. http://127.0.0.1:8080/."""
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}/"
+        return "http://" + str(host) + f":{port}/"
 
     def start(self) -> LocalHttpServer:
         """Serve on a daemon thread."""
