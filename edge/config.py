@@ -9,14 +9,11 @@ take the validated tables and trust them.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 import socket
 import sys
-import types
 import typing
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,45 +24,10 @@ else:  # Jetson's JetPack 6 ships Python 3.10
     import tomli as tomllib
 
 from .errors import ConfigError
+from .schema import between, build, environment_overrides, nest, one_of, port, positive, setting, topic_prefix
 
 ENV_PREFIX = "FER_EDGE_"
 PASSWORD_CREDENTIAL = "mqtt_password"  # name used with systemd's LoadCredential=
-
-
-Check = Callable[[Any], bool]
-
-
-def setting(default: Any, check: Check | None = None, rule: str = "") -> Any:
-    """A config field whose values must pass ``check``; ``rule`` completes "<key>: <value> ..." otherwise."""
-    return field(default=default, metadata={"check": check, "rule": rule})
-
-
-def between(default: float, low: float, high: float, unit: str = "") -> Any:
-    """A field bounded to [low, high]."""
-    return setting(default, lambda v: low <= v <= high, f"must be between {low} and {high}{unit}")
-
-
-def one_of(default: str, *choices: str) -> Any:
-    """A field limited to a few words."""
-    words = ", ".join(choices[:-1]) + f" or {choices[-1]}" if len(choices) > 2 else \
-        " or ".join(repr(c) for c in choices)
-    return setting(default, lambda v: v in choices, f"must be {words}")
-
-
-def port(default: int) -> Any:
-    """A TCP port."""
-    return setting(default, lambda v: 1 <= v <= 65535, "must be a TCP port, 1..65535")
-
-
-def topic_prefix(default: str) -> Any:
-    """The start of MQTT topics: no wildcards, no trailing slash."""
-    return setting(default, lambda v: bool(v) and not set(v) & set("+#") and not v.endswith("/"),
-                   "must be a non-empty topic without +, # or a trailing /")
-
-
-def positive(default: float, what: str = "number") -> Any:
-    """A field above zero."""
-    return setting(default, lambda v: v > 0, f"must be a positive {what}")
 
 
 @dataclass(frozen=True)
@@ -249,77 +211,6 @@ def _cross_field_problems(config: Config) -> list[str]:
     return problems
 
 
-def _coerce(value: Any, kind: type, key: str, from_text: bool) -> Any:
-    """Check (TOML) or convert (environment, flags) one value to its field's type."""
-    if from_text and isinstance(value, str):
-        text = value.strip()
-        if kind is bool:
-            if text.lower() in ("1", "true", "yes", "on"):
-                return True
-            if text.lower() in ("0", "false", "no", "off"):
-                return False
-        else:
-            try:
-                return kind(text)
-            except ValueError:
-                pass
-        raise ConfigError(f"{key}: {value!r} is not a valid {kind.__name__}")
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if type(value) is not kind:
-        raise ConfigError(f"{key}: expected {kind.__name__}, got {type(value).__name__} {value!r}")
-    return value
-
-
-def _build(cls: type, data: dict[str, Any], prefix: str, from_text: set[str], problems: list[str]):
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    known = set(fields)
-    values = {}
-    for key, value in data.items():
-        dotted = f"{prefix}{key}"
-        if key not in known:
-            problems.append(f"{dotted}: unknown key (known: {', '.join(sorted(known))})")
-            continue
-        kind = hints[key]
-        if isinstance(kind, type) and dataclasses.is_dataclass(kind):
-            if not isinstance(value, dict):
-                problems.append(f"{dotted}: expected a [{dotted}] table")
-                continue
-            values[key] = _build(kind, value, f"{dotted}.", from_text, problems)
-            continue
-        if isinstance(kind, types.UnionType):  # "str | None" style optional fields
-            kind = next(k for k in typing.get_args(kind) if k is not type(None))
-        try:
-            values[key] = _coerce(value, kind, dotted, dotted in from_text)
-        except ConfigError as exc:
-            problems.extend(exc.problems)
-            continue
-        check = fields[key].metadata.get("check")
-        if check is not None and not check(values[key]):
-            problems.append(f"{dotted}: {values[key]!r} {fields[key].metadata['rule']}")
-    return cls(**values)
-
-
-def _nest(flat: dict[str, Any], into: dict[str, Any]) -> None:
-    """Merge {'mqtt.host': v} style keys into a nested dict."""
-    for dotted, value in flat.items():
-        *parents, leaf = dotted.split(".")
-        node = into
-        for part in parents:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                break
-        else:
-            node[leaf] = value
-
-
-def environment_overrides(environ: typing.Mapping[str, str]) -> dict[str, str]:
-    """FER_EDGE_MQTT__HOST=broker becomes {'mqtt.host': 'broker'}."""
-    return {name[len(ENV_PREFIX):].lower().replace("__", "."): value
-            for name, value in environ.items() if name.startswith(ENV_PREFIX)}
-
-
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None,
                 environ: typing.Mapping[str, str] | None = None) -> Config:
     """Read the TOML file (if any), overlay the environment, then ``overrides`` (flags)."""
@@ -335,12 +226,12 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
         except OSError as exc:
             raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
-    text_keys = environment_overrides(os.environ if environ is None else environ)
-    _nest(text_keys, data)
+    text_keys = environment_overrides(os.environ if environ is None else environ, ENV_PREFIX)
+    nest(text_keys, data)
     flags = {k: v for k, v in (overrides or {}).items() if v is not None}
-    _nest(flags, data)
+    nest(flags, data)
     problems: list[str] = []
-    config = _build(Config, data, "", set(text_keys), problems)
+    config = build(Config, data, "", set(text_keys), problems)
     if not problems:
         problems = _cross_field_problems(config)
     if problems:

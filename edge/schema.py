@@ -1,0 +1,124 @@
+"""Typed tables from nested dicts: each field's bound beside it, text values coerced, every problem kept.
+
+The generic half of fer_edge.config: ``setting`` and its short forms declare a dataclass
+field with its check; ``build`` turns TOML-shaped data into those dataclasses, collecting
+"<dotted.key>: <problem>" lines instead of stopping at the first.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import field
+from typing import Any
+
+from .errors import ConfigError
+
+Check = Callable[[Any], bool]
+
+
+def setting(default: Any, check: Check | None = None, rule: str = "") -> Any:
+    """A config field whose values must pass ``check``; ``rule`` completes "<key>: <value> ..." otherwise."""
+    return field(default=default, metadata={"check": check, "rule": rule})
+
+
+def between(default: float, low: float, high: float, unit: str = "") -> Any:
+    """A field bounded to [low, high]."""
+    return setting(default, lambda v: low <= v <= high, f"must be between {low} and {high}{unit}")
+
+
+def one_of(default: str, *choices: str) -> Any:
+    """A field limited to a few words."""
+    words = ", ".join(choices[:-1]) + f" or {choices[-1]}" if len(choices) > 2 else \
+        " or ".join(repr(c) for c in choices)
+    return setting(default, lambda v: v in choices, f"must be {words}")
+
+
+def port(default: int) -> Any:
+    """A TCP port."""
+    return setting(default, lambda v: 1 <= v <= 65535, "must be a TCP port, 1..65535")
+
+
+def topic_prefix(default: str) -> Any:
+    """The start of MQTT topics: no wildcards, no trailing slash."""
+    return setting(default, lambda v: bool(v) and not set(v) & set("+#") and not v.endswith("/"),
+                   "must be a non-empty topic without +, # or a trailing /")
+
+
+def positive(default: float, what: str = "number") -> Any:
+    """A field above zero."""
+    return setting(default, lambda v: v > 0, f"must be a positive {what}")
+
+
+def coerce(value: Any, kind: type, key: str, from_text: bool) -> Any:
+    """Check (TOML) or convert (environment, flags) one value to its field's type."""
+    if from_text and isinstance(value, str):
+        text = value.strip()
+        if kind is bool:
+            if text.lower() in ("1", "true", "yes", "on"):
+                return True
+            if text.lower() in ("0", "false", "no", "off"):
+                return False
+        else:
+            try:
+                return kind(text)
+            except ValueError:
+                pass
+        raise ConfigError(f"{key}: {value!r} is not a valid {kind.__name__}")
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if type(value) is not kind:
+        raise ConfigError(f"{key}: expected {kind.__name__}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def build(cls: type, data: dict[str, Any], prefix: str, from_text: set[str], problems: list[str]) -> Any:
+    """A ``cls`` dataclass from ``data``; problems are appended; keys in ``from_text`` are coerced."""
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    known = set(fields)
+    values = {}
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if key not in known:
+            problems.append(f"{dotted}: unknown key (known: {', '.join(sorted(known))})")
+            continue
+        kind = hints[key]
+        if isinstance(kind, type) and dataclasses.is_dataclass(kind):
+            if not isinstance(value, dict):
+                problems.append(f"{dotted}: expected a [{dotted}] table")
+                continue
+            values[key] = build(kind, value, f"{dotted}.", from_text, problems)
+            continue
+        if isinstance(kind, types.UnionType):  # "str | None" style optional fields
+            kind = next(k for k in typing.get_args(kind) if k is not type(None))
+        try:
+            values[key] = coerce(value, kind, dotted, dotted in from_text)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+            continue
+        check = fields[key].metadata.get("check")
+        if check is not None and not check(values[key]):
+            problems.append(f"{dotted}: {values[key]!r} {fields[key].metadata['rule']}")
+    return cls(**values)
+
+
+def nest(flat: dict[str, Any], into: dict[str, Any]) -> None:
+    """Merge {'mqtt.host': v} style keys into a nested dict."""
+    for dotted, value in flat.items():
+        *parents, leaf = dotted.split(".")
+        node = into
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                break
+        else:
+            node[leaf] = value
+
+
+def environment_overrides(environ: typing.Mapping[str, str], prefix: str) -> dict[str, str]:
+    """FER_EDGE_MQTT__HOST=broker becomes {'mqtt.host': 'broker'}."""
+    return {name[len(prefix):].lower().replace("__", "."): value
+            for name, value in environ.items() if name.startswith(prefix)}
