@@ -5,7 +5,7 @@ from setuptools import setup
 setup(
     name="fer-edge",
     version="0.1.0",
-    description="Facial-expression recognition daemon for edge devices: camera, Haar, int8 LiteRT, MQTT",
+    description="Facial-expression recognition daemon for edge devices: camera, YuNet, int8 LiteRT, MQTT",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     license="MIT",
@@ -13,12 +13,12 @@ setup(
     # The folders keep their names (edge/, convert/, models/, systemd/); the installed import
     # names carry the project's: fer_edge (the device side, with models/ and systemd/ as its
     # package data) and fer_convert (the host side, TensorFlow).
-    packages=["fer_edge", "fer_edge.sources", "fer_edge.mqtt", "fer_edge.web", "fer_edge.tools",
+    packages=["fer_edge", "fer_edge.faces", "fer_edge.sources", "fer_edge.mqtt", "fer_edge.web", "fer_edge.tools",
               "fer_edge.models", "fer_edge.systemd", "fer_convert"],
     package_dir={"fer_edge": "edge", "fer_edge.models": "models", "fer_edge.systemd": "systemd",
                  "fer_convert": "convert"},
     package_data={"fer_edge": ["config.example.toml", "py.typed"], "fer_edge.web": ["static/*"],
-                  "fer_edge.models": ["*.tflite", "labels.txt"],
+                  "fer_edge.models": ["*.tflite", "labels.txt", "*.onnx", "*.LICENSE", "*.xml"],
                   "fer_edge.systemd": ["*.service", "*.conf"]},
     install_requires=[
         "ai-edge-litert>=1.2",

@@ -18,8 +18,8 @@ from fer_edge.stats import StageTimes
 from fer_edge.tools.bench_loops import SAMPLES, Loop
 
 # The original projects: detectMultiScale(gray, 1.3, 5) on the full frame, no minSize.
-SEED_HAAR = DetectorConfig(scale_factor=1.3, min_neighbors=5, min_size=CASCADE_WINDOW,
-                         downscale_width=0, equalize=False)
+SEED_HAAR = DetectorConfig(type="haar", scale_factor=1.3, min_neighbors=5, min_face=CASCADE_WINDOW,
+                           working_width=0, equalize=False, max_faces=0)
 FER_SIZE = (640, 480)  # the frame size of the comparison with the fer package
 
 

@@ -135,7 +135,7 @@ def seed_baseline(config: Config, new_source: SourceFactory, limit: int,
     seed = seed_loop(new_source(), predict, limit)
     alternate([seed, ours], args.repeat, "baseline seed")
     require_faces(seed, ours)
-    return {**against(seed, ours), "settings": {"haar": dataclasses.asdict(SEED_HAAR),
+    return {**against(seed, ours), "settings": {"detector": dataclasses.asdict(SEED_HAAR),
                                                 "keras_model": str(path), "classify": "model.predict"}}
 
 

@@ -67,7 +67,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     """Detect and classify the faces in image files; print JSON, one object per image."""
     from .photos import predict_files
 
-    return predict_files(args.images, args.model)
+    return predict_files(args.images, args.model, args.detector)
 
 
 def cmd_annotate(args: argparse.Namespace) -> int:
@@ -135,6 +135,8 @@ def add_tools(sub: argparse._SubParsersAction) -> None:
     predict = sub.add_parser("predict", help="classify the faces in image files, print JSON")
     predict.add_argument("images", nargs="+")
     predict.add_argument("--model", help=MODEL_HELP)
+    predict.add_argument("--detector", choices=("yunet", "haar"), default="yunet",
+                         help="face detector (default: yunet)")
     predict.set_defaults(func=cmd_predict)
 
     annotate = sub.add_parser("annotate", help="write a video with faces, ids and emotions drawn")

@@ -56,40 +56,31 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class DetectorConfig:
-    """Haar cascade parameters; the defaults were measured on real face media.
+    """Face detection: YuNet (default) or Haar, and what both share.
 
-    opencv-python-headless 4.14, one OpenCV thread, loaded 2-core x86, best of 3 runs; every frame
-    of fer_woman2.mp4 (596x336, 464 frames, one face) and fer_test.mp4 (115 dark frames); photo
-    errors = face counts off on the 12 shared/media photos with a known count (Solvay excluded).
-
-        scale nbrs width  equalize | ms/frame | woman2 found | fer_test found, >1 face | photo errs
-        1.1   5    full   no       |   62.3   | 463/464      | 114/115, 27             | 0  reference
-        1.1   5    320    no       |   27.1   | 463/464      | 112/115,  3             | 1
-        1.2   5    480    no       |   32.1   | 461/464      |  96/115,  3             | 1
-        1.2   5    320    no       |   15.9   | 460/464      |  93/115,  1             | 1
-        1.2   4    320    yes      |   22.5   | 461/464      | 114/115,  0             | 1
-        1.2   5    320    yes      |   18.7   | 461/464      | 114/115,  0             | 0  defaults
-        1.3   4    320    yes      |   13.6   | 457/464      | 107/115,  1             | 0
-
-    The defaults are 3.3x faster and miss one 3-frame gap (155-157) that the tracker bridges.
-    Equalizing rescues the dark clip here (93 -> 114); at 1.1/full it hurt (woman2 frames with
-    >1 face 3 -> 21, photo errors 0 -> 3), hence a setting. The sweep used min_size 30; 48 gave
-    identical counts. Downscaling sets a floor: the cascade scans 24 px windows, so the smallest
-    face found is 24 * width / downscale_width source pixels (48 px for a 640-wide frame).
-
-    Detection is 85% of a frame's time (bench), so it runs every third frame and the tracker
-    carries the boxes in between: 13.9x the original projects' loop instead of 5.4x, faces
-    still classified in 100% of frames of both clips; boxes lag by up to two frames.
+    The default and every setting were measured on real face media; docs/benchmarks.md
+    ("Face detectors") has the tables and their commands. YuNet at 320 px found a face in
+    every frame of both test clips and 6 of 6 Solvay faces, in less time per frame than Haar.
     """
 
+    type: str = one_of("yunet", "yunet", "haar")
+    detect_every: int = between(3, 1, 100)  # detect every N frames, tracking in between
+    # Faces smaller than this (source pixels) are ignored: a 48x48 crop of less is mostly upsampling.
+    min_face: int = setting(32, lambda v: 8 <= v <= 4096, "must be between 8 and 4096 pixels")
+    # Only the largest N faces of a frame are classified (0: all): background crowds cost nothing.
+    max_faces: int = between(10, 0, 1000)
+    # Width of the copy the detector scans (0: the full frame). YuNet finds faces from ~10 px of
+    # it, Haar from its 24 px window: 320 px sees faces from 20 (YuNet) / 48 (Haar) px of 640.
+    working_width: int = setting(320, lambda v: v == 0 or 80 <= v <= 8192,
+                                 "must be 0 (full frame) or between 80 and 8192")
+    # YuNet
+    score_threshold: float = setting(0.6, lambda v: 0 < v < 1, "must be between 0 and 1")
+    nms_threshold: float = setting(0.3, lambda v: 0 < v < 1, "must be between 0 and 1")
+    # Haar
     scale_factor: float = setting(1.2, lambda v: 1.0 < v <= 2.0, "must be above 1.0 and at most 2.0")
     min_neighbors: int = between(5, 0, 50)
-    # FER crops are 48x48: a smaller face would only be upsampled into a blurry crop.
-    min_size: int = setting(48, lambda v: v >= 10, "must be at least 10 pixels")
-    # below 80 px wide, the cascade's 24 px window covers a third of the frame
-    downscale_width: int = setting(320, lambda v: v == 0 or v >= 80, "must be 0 (off) or at least 80")
-    detect_every: int = between(3, 1, 100)  # Haar every N frames, tracking in between
-    equalize: bool = True
+    equalize: bool = True  # histogram-equalise before the cascade (rescues dark clips)
+    cascade: str = ""  # empty: the cascade shipped with fer-edge
 
 
 @dataclass(frozen=True)

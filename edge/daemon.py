@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 from .classifier import TFLiteExpressionClassifier
 from .config import Config
 from .events import EventPolicy
-from .faces import HaarFaceDetector
+from .faces import FaceDetector, build_detector
 from .notify import SystemdNotifier
-from .pipeline import EventSink, ExpressionClassifier, FaceDetector, Pipeline
+from .pipeline import EventSink, ExpressionClassifier, Pipeline
 from .sources import FrameGrabber, open_source
 from .tracking import FaceTracker
 
@@ -44,14 +44,15 @@ def build_pipeline(config: Config, *, publisher: EventSink | None = None,
                    on_tick: Tick | None = None) -> Pipeline:
     """The frame loop's parts from the config, each replaceable; opens nothing yet."""
     source = config.source
+    # colour for YuNet (cameras that can hand gray frames, like the Pi's, then convert)
     grabber = FrameGrabber(open_source(source.spec, width=source.width, height=source.height, fps=source.fps,
-                                       loop=source.loop),
+                                       loop=source.loop, color=config.detector.type == "yunet"),
                            realtime=source.realtime, open_timeout=source.open_timeout)
     tracking = config.tracking
     return Pipeline(
         device_id=config.device_id,
         grabber=grabber,
-        detector=detector or HaarFaceDetector(config.detector),
+        detector=detector or build_detector(config.detector),
         tracker=FaceTracker(iou_threshold=tracking.iou_threshold, max_missed=tracking.max_missed,
                             smoothing=tracking.smoothing, hysteresis=tracking.hysteresis),
         classifier=classifier or build_classifier(config),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,9 +14,19 @@ import cv2
 import numpy as np
 
 from .classifier import TFLiteExpressionClassifier
-from .config import Config
+from .config import Config, DetectorConfig
 from .errors import EdgeError
-from .faces import HaarFaceDetector, crop_face
+from .faces import Face, FaceDetector, HaarFaceDetector, YuNetFaceDetector, build_detector, crop_face
+from .sources import to_gray
+
+# A still is no video frame: it is scanned so that faces from STILL_MIN_FACE px up are found.
+# YuNet found every face from about 24 px of its working image: on a 2048x1536 composite of six
+# astronaut faces of 26-46 px, it found 3 of 6 at a working width of 1024, 5 at 1366 and 6 at
+# 1640 (= 0.8 x 2048; 250 ms on the x86 dev machine). So a photo is scanned at STILL_SCALE of
+# its width (at least the video's working width, at most the whole photo); Haar scans the
+# whole photo, its 24 px window being its floor.
+STILL_MIN_FACE = 30
+STILL_SCALE = 24 / STILL_MIN_FACE
 
 
 class ImageError(EdgeError):
@@ -29,16 +41,25 @@ class FacePredictor:
     model costs about 1 MB.
     """
 
-    def __init__(self, detector: HaarFaceDetector, classifier: TFLiteExpressionClassifier):
+    def __init__(self, detector: FaceDetector, classifier: TFLiteExpressionClassifier):
+        """``detector`` as built by ``still_detector`` (or any FaceDetector), ``classifier`` the model."""
         self.detector, self.classifier = detector, classifier
         self._lock = threading.Lock()  # request threads take turns on the interpreter
 
     @classmethod
     def from_config(cls, config: Config) -> FacePredictor:
-        """The daemon's model and detector settings, in instances of our own."""
-        return cls(HaarFaceDetector(config.detector),
+        """The daemon's model and detector settings, in instances of our own, set for stills."""
+        return cls(still_detector(config.detector),
                    TFLiteExpressionClassifier(config.model.path or None, config.model.labels or None,
                                               threads=config.model.threads))
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        """The faces of a still: YuNet at a working width scaled to the photo, Haar as built."""
+        if isinstance(self.detector, YuNetFaceDetector):
+            width = image.shape[1]
+            working = min(width, max(self.detector.settings.working_width, math.ceil(width * STILL_SCALE)))
+            return self.detector.detect(image, working_width=working)
+        return self.detector.detect(image)
 
     def predict(self, data: bytes) -> dict[str, Any]:
         """Faces, boxes and scores of an encoded image (JPEG, PNG, BMP, WebP...).
@@ -46,14 +67,16 @@ class FacePredictor:
         Returns ``{"width", "height", "faces": [{"box": [x, y, w, h], "emotion", "confidence",
         "scores"}]}`` in the image's pixels; raises ImageError when the bytes are no image.
         """
-        # Decoded straight to gray, the detector's input; OpenCV applies the EXIF orientation,
-        # as browsers do when they show the photo, so boxes line up with what the user sees.
-        gray = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE) if data else None
-        if gray is None:
+        # OpenCV applies the EXIF orientation, as browsers do when they show the photo, so boxes
+        # line up with what the user sees. Colour for YuNet; Haar and the crops take gray.
+        mode = cv2.IMREAD_GRAYSCALE if isinstance(self.detector, HaarFaceDetector) else cv2.IMREAD_COLOR
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), mode) if data else None
+        if image is None:
             raise ImageError("not an image OpenCV can decode (send a JPEG, PNG, BMP or WebP)")
+        gray = to_gray(image)
         faces = []
         with self._lock:
-            for face in self.detector.detect(gray):
+            for face in self.detect(image):
                 expression = self.classifier.classify(crop_face(gray, face.box))
                 faces.append({"box": [int(v) for v in face.box], "emotion": expression.label,
                               "confidence": round(expression.confidence, 4),
@@ -61,9 +84,24 @@ class FacePredictor:
         return {"width": gray.shape[1], "height": gray.shape[0], "faces": faces}
 
 
-def predict_files(paths: Sequence[str], model: str | None = None) -> int:
+def still_detector(settings: DetectorConfig) -> FaceDetector:
+    """The [detector] table's detector, set for stills: faces from STILL_MIN_FACE px, Haar on the
+    full image without equalisation (YuNet's working width is chosen per photo by FacePredictor).
+
+    Equalising helps Haar on dim video but, at full resolution, cost it 3 face-count errors on
+    the 12 test photos (0 without; docs/benchmarks.md, Face detectors), and on a large photo it hides
+    small faces: the 40 px face of tests/test_photos.py's composite.
+    """
+    settings = dataclasses.replace(settings, min_face=min(settings.min_face, STILL_MIN_FACE))
+    if settings.type == "haar":
+        settings = dataclasses.replace(settings, working_width=0, equalize=False)
+    return build_detector(settings)
+
+
+def predict_files(paths: Sequence[str], model: str | None = None, detector: str = "yunet") -> int:
     """``fer-edge predict``: one JSON line per image, faces or an error; 1 if any image failed."""
-    predictor = FacePredictor(HaarFaceDetector(), TFLiteExpressionClassifier(model))
+    predictor = FacePredictor(still_detector(DetectorConfig(type=detector)),
+                              TFLiteExpressionClassifier(model))
     status = 0
     for path in paths:
         try:

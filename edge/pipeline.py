@@ -19,20 +19,12 @@ import numpy as np
 from .classifier import Expression
 from .errors import BrokerError
 from .events import EventPolicy, make_event
-from .faces import Face, crop_face
+from .faces import FaceDetector, crop_face
 from .sources import Frame, FrameGrabber, to_gray
 from .stats import RateMeter, StageTimes
 from .tracking import FaceTracker, Track
 
 log = logging.getLogger(__name__)
-
-
-class FaceDetector(Protocol):
-    """Finds faces in a grayscale frame (fer_edge.faces.HaarFaceDetector)."""
-
-    def detect(self, gray: np.ndarray) -> list[Face]:
-        """Faces in a HxW uint8 frame, boxes in its pixels."""
-        ...
 
 
 class ExpressionClassifier(Protocol):
@@ -103,13 +95,23 @@ class Pipeline:
         # annotated video, the preview stream and the dominant emotion in stats.
         self.last_frame: Frame | None = None
         self.last_results: list[tuple[Track, Expression]] = []
+        self._frame_shape: tuple[int, ...] | None = None
 
     def process(self, frame: Frame) -> list[dict[str, Any]]:
         """Detect, track and classify one frame; return the events due for it."""
         gray = to_gray(frame.image)
+        resized = gray.shape != self._frame_shape
+        if resized:
+            if self._frame_shape is not None:
+                # A camera that came back at another resolution: old boxes mean nothing now.
+                log.info("frame size changed from %dx%d to %dx%d; face tracks start over",
+                         self._frame_shape[1], self._frame_shape[0], gray.shape[1], gray.shape[0])
+                self.tracker.reset()
+            self._frame_shape = gray.shape
         with self.times.time("detect"):
-            run_detector = self.processed % self.detect_every == 0
-            faces = self.detector.detect(gray) if run_detector else None
+            run_detector = resized or self.processed % self.detect_every == 0
+            # the frame as captured: YuNet wants colour, Haar converts to gray itself
+            faces = self.detector.detect(frame.image) if run_detector else None
         # A track the last detection missed is kept for a few runs in case the face comes
         # back, but its box is stale: classifying it would describe the background.
         live = self.tracker.update(faces)

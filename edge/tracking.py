@@ -94,6 +94,10 @@ class FaceTracker:
         self.tracks: list[Track] = []
         self._ids = itertools.count(1)
 
+    def reset(self) -> None:
+        """End every track (the frame size changed); new faces get new ids."""
+        self.tracks = []
+
     def update(self, faces: list[Face] | None) -> list[Track]:
         """Match this frame's faces (None: detection skipped) and return the live tracks."""
         if faces is None:

@@ -77,8 +77,9 @@ def test_json_has_fps_stages_recall_and_settings(face_video):
     assert report["cpu_s"] > 0 and report["cpu_ms_per_frame"] > 0 and report["peak_rss_kib"] > 10_000
     settings = report["settings"]
     assert settings["model"].endswith("fer_edge_int8.tflite") and settings["threads"] == 1
-    assert {"scale_factor", "min_neighbors", "min_size", "downscale_width", "detect_every",
-            "equalize"} <= settings["haar"].keys()
+    assert {"type", "score_threshold", "scale_factor", "min_neighbors", "min_face", "max_faces",
+            "working_width", "detect_every", "equalize"} <= settings["detector"].keys()
+    assert settings["detector"]["type"] == "yunet"
     # where the time goes: each stage's share of the frame, and what to change first
     shares = report["time_shares"]
     assert list(shares) == ["capture", "detect", "classify", "publish", "other"]
@@ -94,13 +95,27 @@ def test_table_names_every_stage(face_video):
         assert name in result.stdout
 
 
+def test_both_detectors_alternated_with_a_recommendation(face_video):
+    report = bench_json("--source", str(face_video), "--frames", "6", "--detector", "haar",
+                        "--detector", "yunet")
+    rows = {row["type"]: row for row in report["detectors"]}
+    assert rows.keys() == {"haar", "yunet"}
+    for row in rows.values():
+        assert row["fps"] > 0 and row["detect_ms_per_run"] > 0 and 0 <= row["detect_recall"] <= 1
+    assert rows["yunet"]["recall"] == 1.0  # the astronaut is found in every frame
+    assert report["recommendation"].startswith('use detector.type = "')
+    text = bench("--source", str(face_video), "--frames", "3", "--detector", "haar", "--detector", "yunet")
+    assert text.returncode == 0, text.stderr
+    assert "detectors (alternated" in text.stdout and "use detector.type" in text.stdout
+
+
 @pytest.mark.tensorflow
 def test_sweep_and_compare_with_a_given_float_model(face_video):
     # the int8 model stands in for the float one: this checks the plumbing, not the speed-up
     report = bench_json("--source", str(face_video), "--frames", "3", "--sweep")
-    rows = report["sweep"]
-    assert len(rows) == 3 * 2 * 4 + 2 and sum(row["configured"] for row in rows) == 1
-    assert {row["detect_every"] for row in rows} == {1, 2, 3}
+    rows = report["sweep"]  # YuNet's: 3 score thresholds x 4 widths, then detect_every 2 and 3
+    assert len(rows) == 3 * 4 + 2 and sum(row["configured"] for row in rows) == 1
+    assert {row["settings"]["detect_every"] for row in rows} == {1, 2, 3}
     assert all(row["fps"] > 0 and 0 <= row["detect_recall"] <= row["recall"] <= 1 for row in rows)
     assert next(row for row in rows if row["configured"])["recall"] == 1.0
     report = compare_json("--source", str(face_video), "--frames", "3", "--compare",
@@ -123,7 +138,7 @@ def test_baseline_seed_and_float_conversion(face_video):
     check_stages(seed["theirs"]["stages"], ("capture", "detect", "classify", "classify_face"))
     assert seed["theirs"]["recall"] == 1.0 and seed["ours"]["recall"] == 1.0
     assert seed["ratio"] > 0 and len(seed["ratios"]) == 2 and seed["cpu_ratio"] > 0
-    assert seed["decode_included"] and seed["settings"]["haar"]["scale_factor"] == 1.3
+    assert seed["decode_included"] and seed["settings"]["detector"]["scale_factor"] == 1.3
     assert report["compare"]["float_model"].endswith("fer_edge_float.tflite")
     assert report["compare"]["keras_model"].endswith("models/fer_edge.keras")
     assert report["compare"]["mirror_average"] is True
@@ -180,11 +195,11 @@ def test_missing_tensorflow_says_what_to_install(monkeypatch):
 
 @pytest.mark.parametrize(("shares", "model", "live", "expected"), [
     ({"capture": 0.1, "detect": 0.7, "classify": 0.2}, "fer_edge_int8.tflite", False,
-     "Haar takes 70% of a frame: a smaller detector.downscale_width"),
+     "face detection takes 70% of a frame: a smaller detector.working_width"),
     ({"capture": 0.1, "detect": 0.3, "classify": 0.6}, "fer_edge_int8.tflite", False,
      'classification takes 60% of a frame (2.0 faces): model.path = "fer_edge_fast_int8.tflite"'),
     ({"capture": 0.1, "detect": 0.3, "classify": 0.6}, "fer_edge_fast_int8.tflite", False,
-     "with the fast model: a larger detector.min_size"),
+     "with the fast model: a larger detector.min_face"),
     ({"capture": 0.8, "detect": 0.1, "classify": 0.1}, "fer_edge_int8.tflite", True,
      "waiting for the camera takes 80% of a frame: its frame rate"),
     ({"capture": 0.8, "detect": 0.1, "classify": 0.1}, "fer_edge_int8.tflite", False,

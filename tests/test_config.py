@@ -63,8 +63,11 @@ def test_password_from_credentials_directory(tmp_path, monkeypatch):
     ('[detector]\ndetect_every = 0\n', "detector.detect_every: 0 must be between 1 and 100"),
     # the bounds the detector checked again by itself, with other limits, before one config shape
     ('[detector]\nmin_neighbors = -1\n', "detector.min_neighbors: -1 must be between 0 and 50"),
-    ('[detector]\nmin_size = 0\n', "detector.min_size: 0 must be at least 10 pixels"),
-    ('[detector]\ndownscale_width = 10\n', "detector.downscale_width: 10 must be 0 (off) or at least 80"),
+    ('[detector]\nmin_face = 0\n', "detector.min_face: 0 must be between 8 and 4096 pixels"),
+    ('[detector]\nworking_width = 10\n', "detector.working_width: 10 must be 0 (full frame) or between 80"),
+    ('[detector]\ntype = "mtcnn"\n', "detector.type: 'mtcnn' must be 'yunet' or 'haar'"),
+    ('[detector]\nmax_faces = -1\n', "detector.max_faces: -1 must be between 0 and 1000"),
+    ('[detector]\nscore_threshold = 1.5\n', "detector.score_threshold: 1.5 must be between 0 and 1"),
     ('[tracking]\nsmoothing = 0\n', "tracking.smoothing: 0.0 must be above 0"),
     ('[publish]\nmode = "sometimes"\n', "publish.mode: 'sometimes' must be 'every' or 'change'"),
     ('log_level = "loud"\n', "log_level: 'loud' must be debug"),

@@ -1,4 +1,4 @@
-"""Tests for edge.faces: Haar detection on public-domain scikit-image photos, crops, tracking."""
+"""fer_edge.faces: Haar and YuNet on public-domain scikit-image photos, order and limits, crops, tracking."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from fer_edge.config import DetectorConfig
 from fer_edge.errors import ModelError
-from fer_edge.faces import Face, HaarFaceDetector, crop_face
+from fer_edge.faces import Face, HaarFaceDetector, YuNetFaceDetector, cascade_path, crop_face, select
 from fer_edge.tracking import FaceTracker, ScoreSmoother, iou
 
 try:
@@ -33,7 +33,7 @@ def astronaut() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def detector() -> HaarFaceDetector:
-    return HaarFaceDetector()
+    return HaarFaceDetector(DetectorConfig(type="haar"))
 
 
 def _assert_one_face_at(faces: list[Face], expected: tuple[int, int, int, int]) -> None:
@@ -47,7 +47,7 @@ def test_defaults_find_the_astronaut(detector: HaarFaceDetector, astronaut: np.n
 
 
 def test_full_resolution_finds_the_astronaut(astronaut: np.ndarray) -> None:
-    full = HaarFaceDetector(DetectorConfig(downscale_width=0))
+    full = HaarFaceDetector(DetectorConfig(type="haar", working_width=0))
     _assert_one_face_at(full.detect(astronaut), ASTRONAUT_FACE)
 
 
@@ -57,7 +57,7 @@ def test_downscaled_boxes_map_back_to_source_pixels(astronaut: np.ndarray) -> No
     canvas = np.random.default_rng(0).integers(0, 256, (720, 1280), dtype=np.uint8)
     canvas[150:662, 600:1112] = astronaut
     x, y, w, h = ASTRONAUT_FACE
-    halved = HaarFaceDetector(DetectorConfig(downscale_width=640))
+    halved = HaarFaceDetector(DetectorConfig(type="haar", working_width=640))
     _assert_one_face_at(halved.detect(canvas), (x + 600, y + 150, w, h))
 
 
@@ -66,27 +66,85 @@ def test_no_face_in_faceless_photos(detector: HaarFaceDetector, name: str) -> No
     assert detector.detect(_gray(name)) == []
 
 
-def test_detect_rejects_colour_frames(detector: HaarFaceDetector) -> None:
-    with pytest.raises(ValueError, match="2-D uint8"):
-        detector.detect(np.zeros((10, 10, 3), np.uint8))
+def test_haar_takes_colour_frames_too(detector: HaarFaceDetector, astronaut: np.ndarray) -> None:
+    _assert_one_face_at(detector.detect(cv2.cvtColor(astronaut, cv2.COLOR_GRAY2BGR)), ASTRONAUT_FACE)
+
+
+@pytest.mark.parametrize("image", [np.zeros((10, 10, 4), np.uint8), np.zeros((10, 10), np.float32)])
+def test_detect_rejects_other_frames(detector: HaarFaceDetector, image: np.ndarray) -> None:
+    with pytest.raises(ValueError, match="HxW or HxWx3 uint8"):
+        detector.detect(image)
 
 
 def test_missing_cascade_names_the_remedy(tmp_path) -> None:
-    with pytest.raises(ModelError, match="opencv-python-headless<5"):
-        HaarFaceDetector(cascade_path=tmp_path / "missing.xml")
+    with pytest.raises(ModelError, match="missing or empty; set detector.cascade"):
+        HaarFaceDetector(DetectorConfig(type="haar", cascade=str(tmp_path / "missing.xml")))
 
 
-def test_empty_cascade_names_the_remedy(tmp_path) -> None:
-    empty = tmp_path / "empty.xml"
-    empty.write_bytes(b"")
-    with pytest.raises(ModelError, match="opencv-python-headless<5"):
-        HaarFaceDetector(cascade_path=empty)
+def test_corrupt_cascade_names_the_remedy(tmp_path) -> None:
+    corrupt = tmp_path / "corrupt.xml"
+    corrupt.write_text("<opencv_storage>not a cascade</opencv_storage>")
+    with pytest.raises(ModelError, match="could not be loaded.*set detector.cascade"):
+        HaarFaceDetector(DetectorConfig(type="haar", cascade=str(corrupt)))
+
+
+def test_the_shipped_cascade_works_without_cv2_data(monkeypatch, astronaut: np.ndarray) -> None:
+    """Distro OpenCV builds (Debian's, JetPack's) have no cv2.data: the package ships the cascade."""
+    monkeypatch.delattr(cv2, "data", raising=False)
+    assert cascade_path().name == "haarcascade_frontalface_default.xml" and cascade_path().is_file()
+    _assert_one_face_at(HaarFaceDetector(DetectorConfig(type="haar")).detect(astronaut), ASTRONAUT_FACE)
 
 
 def test_opencv_without_cascade_classifier_names_the_remedy(monkeypatch) -> None:
     monkeypatch.delattr(cv2, "CascadeClassifier")
     with pytest.raises(ModelError, match="opencv-python-headless<5"):
         HaarFaceDetector()
+
+
+# --- YuNet ---------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def astronaut_bgr() -> np.ndarray:
+    if skdata is None:
+        pytest.fail("scikit-image is needed for the face fixtures: pip install scikit-image")
+    return cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR)
+
+
+def test_yunet_finds_the_astronaut_with_a_square_haar_like_box(astronaut_bgr: np.ndarray) -> None:
+    faces = YuNetFaceDetector().detect(astronaut_bgr)
+    assert len(faces) == 1
+    x, y, w, h = faces[0].box
+    assert w == h  # square, as FER2013's faces are
+    assert iou(faces[0].box, ASTRONAUT_FACE) > 0.6, faces[0].box  # placed like Haar's box
+
+
+def test_yunet_finds_a_40_px_face_in_a_640x480_frame(astronaut_bgr: np.ndarray) -> None:
+    """The default detector at default settings finds a face 40 px wide in a VGA frame."""
+    x, y, w, h = ASTRONAUT_FACE
+    scale = 40 / w
+    small = cv2.resize(astronaut_bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    frame = np.full((480, 640, 3), 90, np.uint8)
+    frame[200:200 + small.shape[0], 300:300 + small.shape[1]] = small
+    faces = YuNetFaceDetector(DetectorConfig()).detect(frame)
+    assert len(faces) == 1 and 32 <= faces[0].box[2] <= 50, faces
+
+
+@pytest.mark.parametrize("content", [b"", b"not an onnx model at all"])
+def test_missing_or_corrupt_yunet_model_names_the_remedy(tmp_path, content: bytes) -> None:
+    path = tmp_path / "yunet.onnx"
+    if content:
+        path.write_bytes(content)
+    with pytest.raises(ModelError, match=r"YuNet model .* (missing or empty|could not be loaded)"):
+        YuNetFaceDetector(model_path=path)
+
+
+def test_faces_come_largest_first_with_ties_by_position_and_limits() -> None:
+    boxes = [(300, 10, 40, 40), (10, 10, 80, 80), (100, 10, 40, 40), (5, 200, 20, 20)]
+    assert [f.box for f in select(boxes, 640, 480, min_face=30, max_faces=0)] == \
+        [(10, 10, 80, 80), (100, 10, 40, 40), (300, 10, 40, 40)]  # the 20 px face is under min_face
+    assert [f.box for f in select(boxes, 640, 480, min_face=10, max_faces=2)] == \
+        [(10, 10, 80, 80), (100, 10, 40, 40)]
+    assert [f.box for f in select([(600, 0, 80, 80)], 640, 480, 30, 0)] == [(600, 0, 40, 80)]  # clipped
 
 
 def test_crop_is_48x48_uint8(astronaut: np.ndarray) -> None:

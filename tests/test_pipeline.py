@@ -60,3 +60,16 @@ def test_change_mode_sends_the_first_event_only_for_a_steady_face():
     assert [len(e) for e in events] == [1, 0, 0] and events[0][0]["reason"] == "new"
     track, expression = pipeline.last_results[0]
     assert track.id == 1 and abs(sum(expression.scores.values()) - 1) < 1e-6
+
+
+def test_a_new_frame_size_starts_the_tracks_over_and_detects_at_once():
+    """A network camera that comes back at another resolution: no stale box, no crash, new ids."""
+    big = Face((500, 300, 120, 120))  # inside 800x600, outside 320x240
+    detector = ScriptedDetector([big], [FACE], [FACE])
+    pipeline = make_pipeline(detector, detect_every=3)
+    rng = np.random.default_rng(1)
+    large = Frame(0, 100.0, rng.integers(0, 255, (600, 800), dtype=np.uint8))
+    assert [e["face_id"] for e in pipeline.process(large)] == [1]
+    events = pipeline.process(frame(1))  # frame 1 of 3 would skip detection, but the size changed
+    assert detector.calls == 2 and [e["face_id"] for e in events] == [2]
+    assert events[0]["box"] == [100, 60, 80, 80]

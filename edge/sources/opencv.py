@@ -31,15 +31,19 @@ def gstreamer_available() -> bool:
     return match is not None and match.group(1).upper() != "NO"
 
 
-def csi_pipeline(sensor_id: int = 0, width: int = 640, height: int = 480, fps: int = 30) -> str:
-    """The GStreamer pipeline for a Jetson CSI camera that hands OpenCV GRAY8 frames."""
+def csi_pipeline(sensor_id: int = 0, width: int = 640, height: int = 480, fps: int = 30,
+                 color: bool = False) -> str:
+    """The GStreamer pipeline for a Jetson CSI camera: GRAY8 frames, or BGR with ``color`` (YuNet)."""
     # nvarguscamerasrc only produces NV12 in NVMM memory; nvvidconv (the VIC engine) converts to
-    # GRAY8 in system memory, so the CPU gets the luma plane with no videoconvert step and no
-    # BGR->gray conversion later. appsink keeps one buffer and drops the rest: newest frame wins.
+    # GRAY8 in system memory, so the CPU gets the luma plane with no videoconvert step. For
+    # colour, the VIC makes BGRx and videoconvert only drops the x (OpenCV takes BGR). appsink
+    # keeps one buffer and drops the rest: newest frame wins.
+    convert = ("nvvidconv ! video/x-raw,format=BGRx ! videoconvert ! video/x-raw,format=BGR" if color
+               else "nvvidconv ! video/x-raw,format=GRAY8")
     return (
         f"nvarguscamerasrc sensor-id={sensor_id} ! "
         f"video/x-raw(memory:NVMM),width={width},height={height},framerate={fps}/1,format=NV12 ! "
-        "nvvidconv ! video/x-raw,format=GRAY8 ! appsink drop=true max-buffers=1 sync=false"
+        f"{convert} ! appsink drop=true max-buffers=1 sync=false"
     )
 
 
