@@ -26,6 +26,7 @@ SIDE = 48
 # unknown, NF) that map onto our seven classes, in LABELS order. Contempt, unknown and
 # not-a-face have no FER2013 counterpart and are left out.
 _FERPLUS_COLUMNS = (4, 5, 6, 1, 3, 2, 0)
+NO_MAJORITY = -1  # ferplus_majority's value for a face without a 7-class FER+ majority
 _SPLIT_ALIASES = {
     "train": "Training", "training": "Training",
     "val": "PublicTest", "valid": "PublicTest", "publictest": "PublicTest",
@@ -46,6 +47,7 @@ class Split:
     images: np.ndarray
     labels: np.ndarray
     soft_labels: np.ndarray | None = None  # (N, 7) float32 FER+ vote shares, npz only
+    ferplus_majority: np.ndarray | None = None  # (N,) int8 FER+ majority in LABELS order or -1
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -53,7 +55,8 @@ class Split:
     def subset(self, index: np.ndarray) -> Split:
         """Return the rows at ``index`` as a new split."""
         soft = None if self.soft_labels is None else self.soft_labels[index]
-        return Split(self.name, self.images[index], self.labels[index], soft)
+        majority = None if self.ferplus_majority is None else self.ferplus_majority[index]
+        return Split(self.name, self.images[index], self.labels[index], soft, majority)
 
 
 def canonical_split(name: str) -> str:
@@ -97,8 +100,10 @@ def load_npz(path: Path, split: str) -> Split:
     if images.shape[1:] != (SIDE, SIDE):
         raise DataError(f"{path}: images have shape {images.shape[1:]}, expected ({SIDE}, {SIDE})")
     rows = usage == SPLITS.index(split)
-    soft = None if votes is None else ferplus_soft_labels(votes[rows], labels[rows])
-    return Split(split, images[rows], labels[rows].astype(np.uint8), soft)
+    if votes is None:
+        return Split(split, images[rows], labels[rows].astype(np.uint8))
+    return Split(split, images[rows], labels[rows].astype(np.uint8),
+                 ferplus_soft_labels(votes[rows], labels[rows]), ferplus_majority(votes[rows]))
 
 
 def ferplus_soft_labels(votes: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -107,6 +112,23 @@ def ferplus_soft_labels(votes: np.ndarray, labels: np.ndarray) -> np.ndarray:
     totals = mapped.sum(axis=1, keepdims=True)
     one_hot = np.eye(len(LABELS), dtype=np.float32)[labels]
     return np.where(totals > 0, mapped / np.maximum(totals, 1), one_hot)
+
+
+def ferplus_majority(votes: np.ndarray) -> np.ndarray:
+    """(N,) int8 FER+ majority labels in LABELS order from (N, 10) vote counts; -1: no majority.
+
+    Barsoum et al. 2016's majority vote (arXiv:1608.01041; microsoft/FERPlus's
+    ``_process_data``): single votes are dropped as outliers, then a face's label is the
+    emotion holding more than half of the remaining votes. A face without one counts as
+    "unknown". Faces whose majority is contempt, unknown or not-a-face have no FER2013 class
+    and get -1 (``NO_MAJORITY``).
+    """
+    kept = np.where(votes > 1, votes, 0).astype(np.int64)
+    top = kept.argmax(axis=1)
+    has_majority = 2 * kept.max(axis=1) > kept.sum(axis=1)
+    to_label = np.full(votes.shape[1], NO_MAJORITY, np.int8)
+    to_label[list(_FERPLUS_COLUMNS)] = np.arange(len(LABELS))
+    return np.where(has_majority, to_label[top], NO_MAJORITY).astype(np.int8)
 
 
 def load_csv(path: Path, split: str) -> Split:

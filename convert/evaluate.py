@@ -1,10 +1,12 @@
 """Evaluate a Keras model or a .tflite file on any split of any FER2013 form.
 
     python -m fer_convert.evaluate models/fer_edge_int8.tflite --data ../shared/data/fer2013.npz \
-        --split PrivateTest --json report.json --confusion confusion.png
+        --split PrivateTest --json report.json --confusion confusion.png --reliability rel.png
 
-Prints accuracy and per-class precision/recall/F1; writes a JSON report and a
-confusion-matrix PNG where asked.
+Prints accuracy, per-class precision/recall/F1, the expected calibration error (ECE) and
+negative log-likelihood of the scores, and where the data carries FER+ votes (fer2013.npz)
+the accuracy against the FER+ majority labels; writes a JSON report, a confusion-matrix PNG
+and a reliability-diagram PNG where asked.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from .data import LABELS, DataError, load  # noqa: E402
+from .calibrate import expected_calibration_error, negative_log_likelihood, plot_reliability  # noqa: E402
+from .data import LABELS, NO_MAJORITY, DataError, Split, load  # noqa: E402
 
 
 def predict_tflite(model_path: str | Path, images: np.ndarray, threads: int = 1) -> np.ndarray:
@@ -30,27 +33,48 @@ def predict_tflite(model_path: str | Path, images: np.ndarray, threads: int = 1)
     return np.stack([classifier.probabilities(face) for face in images])
 
 
-def predict_keras(model_path: str | Path, images: np.ndarray, mirror_average: bool = False) -> np.ndarray:
-    """(N, 7) probabilities from a Keras model taking raw 0..255 pixels.
+def predict_keras(model_path: str | Path, images: np.ndarray, mirror_average: bool = False,
+                  crops: int = 1, side: int = 44, temperature: float = 1.0) -> np.ndarray:
+    """(N, 7) probabilities from a Keras model taking raw 0..255 pixels (N, 48, 48) uint8.
 
-    ``mirror_average`` averages each face's scores with its mirror image's, as the shipped
-    int8 model does inside its graph (convert.model.with_mirror_average).
+    ``mirror_average`` and ``crops`` average each face's scores over its mirror image and over
+    fixed crops of ``side`` px, as the int8 graph does (convert.model.with_test_time_average);
+    ``temperature`` divides the logits first (convert.model.with_temperature).
     """
     import keras
 
+    from .model import tta_views, with_temperature
+
     model = keras.models.load_model(model_path)
+    if temperature != 1:
+        model = with_temperature(model, temperature)
     x = images[..., None].astype(np.float32)
-    scores = model.predict(x, batch_size=256, verbose=0)
-    if mirror_average:
-        scores = (scores + model.predict(x[:, :, ::-1], batch_size=256, verbose=0)) / 2
-    return scores
+    return np.mean([model.predict(keras.ops.convert_to_numpy(v), batch_size=256, verbose=0)
+                    for v in tta_views(x, crops, side, mirror_average)], axis=0)
 
 
-def predict(model_path: str | Path, images: np.ndarray, mirror_average: bool = False) -> np.ndarray:
+def predict(model_path: str | Path, images: np.ndarray, mirror_average: bool = False,
+            crops: int = 1, side: int = 44, temperature: float = 1.0) -> np.ndarray:
     """Dispatch on the file type: .tflite through LiteRT, anything else through Keras."""
     if Path(model_path).suffix == ".tflite":
         return predict_tflite(model_path, images)
-    return predict_keras(model_path, images, mirror_average)
+    return predict_keras(model_path, images, mirror_average, crops, side, temperature)
+
+
+def ferplus_accuracy(split: Split, predicted: np.ndarray) -> dict | None:
+    """Accuracy against the FER+ majority labels; None where the data has no FER+ votes.
+
+    FER+ (Barsoum et al. 2016) relabelled every FER2013 face with 10 crowd votes over
+    8 emotions, unknown and not-a-face. The majority is Barsoum et al.'s (convert.data.
+    ferplus_majority: an emotion with more than half the votes, single votes dropped); faces
+    whose majority is contempt, unknown (no majority included) or not-a-face have no FER2013
+    class and are excluded: ``faces`` counts the faces scored, ``excluded`` the rest.
+    """
+    if split.ferplus_majority is None:
+        return None
+    kept = split.ferplus_majority != NO_MAJORITY
+    accuracy = float(np.mean(predicted[kept] == split.ferplus_majority[kept])) if kept.any() else 0.0
+    return {"faces": int(kept.sum()), "excluded": int((~kept).sum()), "accuracy": round(accuracy, 4)}
 
 
 def report(labels: np.ndarray, predicted: np.ndarray) -> dict:
@@ -104,7 +128,30 @@ def format_report(result: dict) -> str:
     for name, c in result["per_class"].items():
         lines.append(f"{name:<10}{c['precision']:>10.3f}{c['recall']:>10.3f}{c['f1']:>10.3f}"
                      f"{c['support']:>10}")
+    lines.append(f"calibration: ECE {100 * result['ece']:.2f}% (15 bins), NLL {result['nll']:.4f}")
+    if result.get("ferplus"):
+        fp = result["ferplus"]
+        lines.append(f"FER+ majority labels: accuracy {100 * fp['accuracy']:.2f}% over {fp['faces']} "
+                     f"faces ({fp['excluded']} without a 7-class majority left out)")
     return "\n".join(lines)
+
+
+def option_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with the averaging and temperature options, or None."""
+    if Path(args.model).suffix == ".tflite":
+        if args.tta_crops != 1 or args.temperature != 1:
+            return ("--tta-crops and --temperature apply to Keras models; a .tflite file carries "
+                    "its own averaging and temperature (set them with fer_convert.quantize)")
+        return None
+    from .model import crop_windows  # imports Keras, which a .tflite evaluation does without
+
+    if args.temperature <= 0:
+        return f"--temperature must be positive, got {args.temperature}"
+    try:
+        crop_windows(args.tta_crops, args.tta_side)
+    except ValueError as exc:
+        return f"--tta-crops/--tta-side: {exc}"
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,8 +163,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--split", default="PrivateTest")
     p.add_argument("--json", type=Path, help="write the report here")
     p.add_argument("--confusion", type=Path, help="write the confusion-matrix PNG here")
+    p.add_argument("--reliability", type=Path, help="write the reliability-diagram PNG here")
     p.add_argument("--mirror-average", action="store_true",
                    help="Keras models: average each face with its mirror image (as the int8 model does)")
+    p.add_argument("--tta-crops", type=int, default=1, metavar="N",
+                   help="Keras models: average over N fixed crops (1: the whole face; up to 6: "
+                        "whole, centre, 4 corners), as quantize --tta-crops does")
+    p.add_argument("--tta-side", type=int, default=44, metavar="PX", help="side of those crops")
+    p.add_argument("--temperature", type=float, default=1.0,
+                   help="Keras models: divide the logits by this before the softmax")
     args = p.parse_args(argv)
     try:
         split = load(args.data, args.split)
@@ -127,14 +181,29 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(args.model).is_file():
         print(f"error: model {args.model} not found", file=sys.stderr)
         return 2
-    name = f"{args.model} (mirror-averaged)" if args.mirror_average else str(args.model)
-    scores = predict(args.model, split.images, args.mirror_average)
-    result = {"model": name, "split": split.name, **report(split.labels, scores.argmax(axis=1))}
+    problem = option_problem(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    name = str(args.model) + " (mirror-averaged)" * args.mirror_average
+    if args.tta_crops != 1:
+        name += f" ({args.tta_crops} crops of {args.tta_side} px)"
+    if args.temperature != 1:
+        name += f" (T = {args.temperature:g})"
+    scores = predict(args.model, split.images, args.mirror_average, args.tta_crops, args.tta_side,
+                     args.temperature)
+    predicted = scores.argmax(axis=1)
+    result = {"model": name, "split": split.name, **report(split.labels, predicted),
+              "ece": round(expected_calibration_error(scores, split.labels), 4),
+              "nll": round(negative_log_likelihood(scores, split.labels), 4),
+              "ferplus": ferplus_accuracy(split, predicted)}
     print(format_report(result))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     if args.confusion:
         plot_confusion(result["confusion"], args.confusion, f"{Path(args.model).name}, {split.name}")
+    if args.reliability:
+        plot_reliability(scores, split.labels, args.reliability, f"{Path(args.model).name}, {split.name}")
     return 0
 
 

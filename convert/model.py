@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import keras
+import numpy as np
 from keras import layers
 
 from .data import LABELS, SIDE
+
+# Pixels (B, 48, 48, 1): a numpy array, or a tensor where the function runs inside a graph
+Faces = Any
 
 # Channels per stage; each stage is two 3x3 conv-BN-ReLU layers and a 2x2 max-pool. Doubling
 # the width at each halving keeps the cost of the first three stages about equal; the last
@@ -45,17 +52,110 @@ def build_model(widths: tuple[int, ...] = DEFAULT_WIDTHS, dropout: float = 0.4,
     return keras.Model(inputs, outputs, name="fer_edge_cnn")
 
 
-def with_mirror_average(model: keras.Model) -> keras.Model:
-    """The model's scores averaged over the face and its mirror image, in one graph.
+def crop_windows(crops: int, side: int) -> list[tuple[int, int, int]]:
+    """The first ``crops`` test-time windows as (top, left, side) in pixels of the 48x48 face.
 
-    Faces are close to symmetric, so a classifier's errors on a face and on its mirror are
-    partly independent: averaging the two raised PrivateTest accuracy by 2.3 points for a
-    0.55 ms per-face cost (models/README.md). The pair runs as a batch of two inside the
-    graph, so the exported model keeps the [1, 48, 48, 1] input and its weights are stored once.
+    In order: the whole face, then ``side`` x ``side`` crops at the centre, top-left,
+    top-right, bottom-left and bottom-right (the 10-crop evaluation of Krizhevsky et al. 2012
+    with the whole face in front). One window is the whole face alone: the network as trained
+    without ``--crop``.
+    """
+    if not 1 <= crops <= 6:
+        raise ValueError(f"crops must be 1..6 (whole face, centre, 4 corners), got {crops}")
+    if crops > 1 and not 1 <= side < SIDE:
+        raise ValueError(f"the crop side must be 1..{SIDE - 1} px, got {side}")
+    far, mid = SIDE - side, (SIDE - side) // 2
+    return [(0, 0, SIDE), (mid, mid, side), (0, 0, side), (0, far, side), (far, 0, side),
+            (far, far, side)][:crops]
+
+
+def crop_and_resize(faces: Faces, window: tuple[int, int, int]) -> Faces:
+    """Cut ``window`` out of (B, 48, 48, 1) faces and resize it back to 48x48 (bilinear).
+
+    ``keras.ops.image.resize`` is ``tf.image.resize`` on the TensorFlow backend, the same
+    half-pixel bilinear resize ``convert.augment.random_crop`` trains with, and an int8
+    RESIZE_BILINEAR builtin in TFLite.
+    """
+    top, left, side = window
+    if side == SIDE:
+        return faces
+    crop = faces[:, top:top + side, left:left + side, :]
+    return keras.ops.image.resize(crop, (SIDE, SIDE), interpolation="bilinear")
+
+
+def tta_views(faces: Faces, crops: int = 1, side: int = 44, mirror: bool = True) -> Iterator[Faces]:
+    """The (B, 48, 48, 1) views a test-time average runs: each window, then its mirror image.
+
+    A generator, so that scoring many faces holds one view at a time.
+    """
+    for window in crop_windows(crops, side):
+        view = crop_and_resize(faces, window)
+        yield view
+        if mirror:
+            yield keras.ops.flip(view, axis=2)
+
+
+def with_test_time_average(model: keras.Model, crops: int = 1, side: int = 44,
+                           mirror: bool = True) -> keras.Model:
+    """The model's scores averaged over fixed crops of the face and their mirrors, in one graph.
+
+    ``crops`` windows (``crop_windows``), each also mirrored where ``mirror``: V = crops x 2
+    views of a (B, 48, 48, 1) batch run as one batch of V x B inside the graph, and the
+    (V x B, 7) scores are averaged back to (B, 7). The exported model keeps the [1, 48, 48, 1]
+    input, stores the weights once and costs V passes per face. Faces are close to
+    symmetric, so a classifier's errors on a face and on its mirror are partly independent:
+    the mirror alone raised PrivateTest accuracy by 2.3 points (models/README.md).
     """
     inputs = keras.Input((SIDE, SIDE, 1), name="pixels")
-    pair = layers.Lambda(lambda t: keras.ops.concatenate([t, keras.ops.flip(t, axis=2)], axis=0),
-                         name="with_mirror")(inputs)
-    scores = layers.Lambda(lambda t: keras.ops.mean(t, axis=0, keepdims=True),
-                           name="mirror_average")(model(pair))
-    return keras.Model(inputs, scores, name=f"{model.name}_mirror_average")
+    views = len(crop_windows(crops, side)) * (2 if mirror else 1)
+    if views == 1:
+        return model
+    batch = layers.Lambda(
+        lambda t: keras.ops.concatenate(list(tta_views(t, crops, side, mirror)), axis=0),
+        name="test_time_views")(inputs)
+    scores = layers.Lambda(
+        lambda t: keras.ops.mean(keras.ops.reshape(t, (views, -1, len(LABELS))), axis=0),
+        name="test_time_average")(model(batch))
+    return keras.Model(inputs, scores, name=f"{model.name}_tta{views}")
+
+
+def with_mirror_average(model: keras.Model) -> keras.Model:
+    """The model's scores averaged over the face and its mirror image, in one graph."""
+    return with_test_time_average(model, crops=1, mirror=True)
+
+
+def with_temperature(model: keras.Model, temperature: float) -> keras.Model:
+    """``model`` with its logits divided by ``temperature`` before the softmax (a copy if T != 1).
+
+    Temperature scaling (Guo et al. 2017, "On Calibration of Modern Neural Networks"):
+    softmax(z / T) keeps every argmax and, with T fitted on held-out faces, makes the scores
+    mean what they say. The division is folded into the last dense layer (z / T = x (W / T)
+    + b / T), so the int8 graph gains no op and the device needs to know nothing about it.
+    """
+    if temperature <= 0:
+        raise ValueError(f"the temperature must be positive, got {temperature}")
+    if temperature == 1:
+        return model
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    dense = logits_layer(copy)
+    dense.set_weights([w / temperature for w in dense.get_weights()])
+    return copy
+
+
+def logits_layer(model: keras.Model) -> layers.Dense:
+    """The dense layer that feeds the softmax (``build_model`` names it "logits")."""
+    try:
+        return model.get_layer("logits")
+    except ValueError:
+        raise ValueError(f"{model.name} has no layer named 'logits' before its softmax; "
+                         "temperatures apply to models built by convert.model.build_model") from None
+
+
+def view_logits(model: keras.Model, images: np.ndarray, crops: int = 1, side: int = 44,
+                mirror: bool = True, batch_size: int = 256) -> np.ndarray:
+    """(V, N, 7) float32 logits of each test-time view of (N, 48, 48) uint8 faces."""
+    logits = keras.Model(model.inputs, logits_layer(model).output)
+    x = images[..., None].astype(np.float32)
+    return np.stack([logits.predict(keras.ops.convert_to_numpy(v), batch_size=batch_size, verbose=0)
+                     for v in tta_views(x, crops, side, mirror)]).astype(np.float32)

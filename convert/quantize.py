@@ -3,11 +3,17 @@
     python -m fer_convert.quantize runs/main/model.keras --data ../shared/data/fer2013.npz \
         --out models/fer_edge_int8.tflite
 
+    python -m fer_convert.quantize runs/main/model.keras --data ../shared/data/fer2013.npz \
+        --tta-crops 5 --temperature fit --out runs/main/model_int8.tflite
+
 The output takes uint8 [1, 48, 48, 1] raw pixels and returns 7 uint8 scores, averaged inside
-the graph over the face and its mirror image (--no-mirror-average for the plain network; the
-float model it is compared with is averaged the same way). The conversion fails (exit 1,
-nothing written) if any op is left in float, or if int8 accuracy on the gate split falls more
-than --max-drop points below the float model's.
+the graph over the face and its mirror image (--no-mirror-average for the plain network) and,
+with --tta-crops N, over N fixed crops (convert.model.with_test_time_average). --temperature
+divides the logits before the softmax, folded into the last dense layer: a number, or "fit"
+to fit it on PublicTest (minimum negative log-likelihood of the averaged scores). The float
+model the int8 one is compared with is averaged and scaled the same way. The conversion fails
+(exit 1, nothing written) if any op is left in float, or if int8 accuracy on the gate split
+falls more than --max-drop points below the float model's.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import argparse
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,6 +30,12 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from .calibrate import (  # noqa: E402
+    averaged_probabilities,
+    expected_calibration_error,
+    fit_temperature,
+    negative_log_likelihood,
+)
 from .data import DataError, load  # noqa: E402
 from .evaluate import predict_keras, predict_tflite  # noqa: E402
 
@@ -44,21 +57,40 @@ def representative_faces(data: str | Path, count: int, seed: int) -> np.ndarray:
     return split.images[rng.permutation(rows)]
 
 
-def convert(model_path: str | Path, faces: np.ndarray, mirror_average: bool = True) -> bytes:
-    """The saved model's full-integer conversion, averaged over the mirror image if asked."""
+def convert(model_path: str | Path, faces: np.ndarray, mirror_average: bool = True, crops: int = 1,
+            side: int = 44, temperature: float = 1.0) -> bytes:
+    """The saved model's full-integer conversion, scaled by ``temperature`` and test-time averaged."""
     import keras
 
-    from .model import with_mirror_average
+    from .model import with_temperature, with_test_time_average
 
-    model = keras.models.load_model(model_path)
-    return to_int8(with_mirror_average(model) if mirror_average else model, faces)
+    model = with_temperature(keras.models.load_model(model_path), temperature)
+    return to_int8(with_test_time_average(model, crops, side, mirror_average), faces)
+
+
+def fitted_temperature(model_path: str | Path, data: str | Path, mirror_average: bool, crops: int,
+                       side: int) -> dict:
+    """Fit the temperature on PublicTest; with the NLL (nats) and ECE (share) before and after."""
+    import keras
+
+    from .model import view_logits
+
+    split = load(data, "PublicTest")
+    logits = view_logits(keras.models.load_model(model_path), split.images, crops, side, mirror_average)
+    temperature = fit_temperature(logits, split.labels)
+    before, after = averaged_probabilities(logits), averaged_probabilities(logits, temperature)
+    return {"temperature": round(temperature, 4), "calibration_split": split.name,
+            "nll_before": round(negative_log_likelihood(before, split.labels), 4),
+            "nll_after": round(negative_log_likelihood(after, split.labels), 4),
+            "ece_before": round(expected_calibration_error(before, split.labels), 4),
+            "ece_after": round(expected_calibration_error(after, split.labels), 4)}
 
 
 def to_int8(model: keras.Model, faces: np.ndarray) -> bytes:
     """Full-integer conversion of a Keras model: uint8 input and output, int8 builtins only."""
     import tensorflow as tf
 
-    def calibration():
+    def calibration() -> Iterator[list[np.ndarray]]:
         for face in faces:
             yield [face[None, :, :, None].astype(np.float32)]
 
@@ -88,19 +120,26 @@ def float_ops(tflite_path: str | Path) -> list[str]:
 
 def quantize(model_path: Path, data: str | Path, out: Path, gate_split: str = "PrivateTest",
              max_drop: float = 1.0, calibration_faces: int = 1000, seed: int = 0,
-             mirror_average: bool = True) -> dict:
-    """Convert, check for float ops and the accuracy drop, then write ``out``."""
+             mirror_average: bool = True, crops: int = 1, side: int = 44,
+             temperature: float | str = 1.0) -> dict:
+    """Convert, check for float ops and the accuracy drop, then write ``out``.
+
+    ``temperature``: a number, or "fit" to fit one on PublicTest (``fitted_temperature``).
+    """
+    calibration = (fitted_temperature(model_path, data, mirror_average, crops, side)
+                   if temperature == "fit" else {"temperature": float(temperature)})
+    temperature = calibration["temperature"]
     faces = representative_faces(data, calibration_faces, seed)
     with tempfile.TemporaryDirectory() as tmp:
         candidate = Path(tmp) / out.name
-        candidate.write_bytes(convert(model_path, faces, mirror_average))
+        candidate.write_bytes(convert(model_path, faces, mirror_average, crops, side, temperature))
         leftovers = float_ops(candidate)
         if leftovers:
             raise QuantizationError(
                 f"the int8 model still has float ops: {', '.join(sorted(set(leftovers)))}; "
                 "replace those layers with ones that have int8 builtins")
         split = load(data, gate_split)
-        float_scores = predict_keras(model_path, split.images, mirror_average)
+        float_scores = predict_keras(model_path, split.images, mirror_average, crops, side, temperature)
         float_acc = float(np.mean(float_scores.argmax(1) == split.labels))
         int8_acc = float(np.mean(predict_tflite(candidate, split.images).argmax(1) == split.labels))
         drop = 100 * (float_acc - int8_acc)
@@ -112,7 +151,20 @@ def quantize(model_path: Path, data: str | Path, out: Path, gate_split: str = "P
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(candidate.read_bytes())
     return {"out": str(out), "bytes": out.stat().st_size, "split": gate_split,
-            "float_accuracy": round(float_acc, 4), "int8_accuracy": round(int8_acc, 4)}
+            "float_accuracy": round(float_acc, 4), "int8_accuracy": round(int8_acc, 4), **calibration}
+
+
+def temperature_option(value: str) -> float | str:
+    """--temperature's value: "fit" or a positive number."""
+    if value == "fit":
+        return value
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"expected 'fit' or a positive number, got {value!r}")
+    return number
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,20 +179,39 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--calibration-faces", type=int, default=1000)
     p.add_argument("--no-mirror-average", dest="mirror_average", action="store_false",
                    help="export the plain network, without averaging each face with its mirror")
+    p.add_argument("--tta-crops", type=int, default=1, metavar="N",
+                   help="average over N fixed crops inside the graph (1: the whole face only; "
+                        "up to 6: whole, centre, 4 corners); N x 2 passes with the mirror")
+    p.add_argument("--tta-side", type=int, default=44, metavar="PX",
+                   help="side of those crops (match train --crop)")
+    p.add_argument("--temperature", type=temperature_option, default=1.0, metavar="T|fit",
+                   help="divide the logits by T inside the graph; fit: fit T on PublicTest (default 1)")
     args = p.parse_args(argv)
     if not args.model.is_file():
         print(f"error: model {args.model} not found; train one with python -m fer_convert.train",
               file=sys.stderr)
         return 2
+    from .model import crop_windows
+
+    try:
+        crop_windows(args.tta_crops, args.tta_side)
+    except ValueError as exc:
+        print(f"error: --tta-crops/--tta-side: {exc}", file=sys.stderr)
+        return 2
     try:
         result = quantize(args.model, args.data, args.out, args.gate_split, args.max_drop,
-                          args.calibration_faces, mirror_average=args.mirror_average)
+                          args.calibration_faces, mirror_average=args.mirror_average,
+                          crops=args.tta_crops, side=args.tta_side, temperature=args.temperature)
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except QuantizationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    if "nll_before" in result:
+        print(f"temperature {result['temperature']:.4f} fitted on {result['calibration_split']}: "
+              f"NLL {result['nll_before']:.4f} -> {result['nll_after']:.4f}, "
+              f"ECE {100 * result['ece_before']:.2f}% -> {100 * result['ece_after']:.2f}% (float)")
     print(f"wrote {result['out']} ({result['bytes']} bytes): {result['split']} accuracy "
           f"float {100 * result['float_accuracy']:.2f}%, int8 {100 * result['int8_accuracy']:.2f}%")
     return 0

@@ -4,11 +4,18 @@
     python -m fer_convert.train --data ../shared/data/fer2013.npz --out runs/main --resume
     python -m fer_convert.train --data ../shared/data/fer2013.npz --out runs/stem --stem 16 \
         --widths 32 64 128 --teacher models/fer_edge.keras        # distil the fast network
+    python -m fer_convert.train --data ../shared/data/fer2013.npz --out runs/recipe \
+        --class-weights none --mixup 0.2 --ema 0.999 --crop 44    # the recipe levers
+
+The levers default to the shipped models' recipe: square-root class weights, no mixup, no
+weight averaging, no crops, one teacher at most.
 
 A run folder holds ``backup/`` (the state to resume from, written every epoch),
 ``best.keras`` (highest PublicTest accuracy so far), ``history.csv``, and once the run ends
 ``model.keras`` (the best weights in float32, ready for ``fer_convert.quantize``),
-``training_curve.png`` and ``summary.json``.
+``training_curve.png`` and ``summary.json``. With ``--ema`` the PublicTest figures, the
+selection and ``model.keras`` are those of the averaged weights; ``backup/`` holds both the
+trained weights and their average (the optimizer's state), so ``--resume`` continues both.
 """
 
 from __future__ import annotations
@@ -20,25 +27,34 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from .data import LABELS, DataError, Split, load  # noqa: E402
+from .augment import make_dataset  # noqa: E402
+from .data import LABELS, SIDE, DataError, Split, load  # noqa: E402
+from .teachers import distilled, teacher_probabilities  # noqa: E402
+
+if TYPE_CHECKING:
+    import keras
 
 log = logging.getLogger(__name__)
 
 
-def class_weights(labels: np.ndarray) -> np.ndarray:
-    """Square-root inverse-frequency weights, mean 1 over the samples.
+def class_weights(labels: np.ndarray, mode: str = "sqrt") -> np.ndarray | None:
+    """(7,) per-class loss weights with mean 1 over the samples; None for ``mode`` "none".
 
-    Disgust has 436 training faces against Happy's 7,215; full inverse weighting makes the
-    model over-predict the rare classes, while the square root lifts Disgust's recall and
-    costs little overall accuracy.
+    "sqrt": 1 / sqrt(count), the shipped models' choice. Disgust has 436 training faces
+    against Happy's 7,215; full inverse weighting ("inverse": 1 / count) makes the model
+    over-predict the rare classes, while the square root lifts Disgust's recall and costs
+    little overall accuracy.
     """
-    counts = np.bincount(labels, minlength=len(LABELS)).astype(np.float64)
-    weights = 1.0 / np.sqrt(np.maximum(counts, 1))
+    if mode == "none":
+        return None
+    counts = np.maximum(np.bincount(labels, minlength=len(LABELS)).astype(np.float64), 1)
+    weights = {"sqrt": 1.0 / np.sqrt(counts), "inverse": 1.0 / counts}[mode]
     return (weights / (weights[labels].mean())).astype(np.float32)
 
 
@@ -49,61 +65,6 @@ def targets(split: Split, soft: bool) -> np.ndarray:
             raise DataError("--labels ferplus needs fer2013.npz, which carries the FER+ votes")
         return split.soft_labels
     return np.eye(len(LABELS), dtype=np.float32)[split.labels]
-
-
-def distilled(hard: np.ndarray, teacher: np.ndarray, weight: float) -> np.ndarray:
-    """Targets that blend the labels with a teacher's probabilities (knowledge distillation).
-
-    A cross-entropy on these blended targets is Hinton et al.'s distillation loss at
-    temperature 1: the teacher's scores tell the student which wrong classes a face resembles
-    (fear and surprise, sad and neutral), which a one-hot label cannot.
-    """
-    return ((1 - weight) * hard + weight * teacher).astype(np.float32)
-
-
-def teacher_probabilities(teacher: Path, split: Split, cache: Path) -> np.ndarray:
-    """The teacher's mirror-averaged probabilities for every face of ``split``, cached in the run.
-
-    Mirror-averaged scores do not change when a face is flipped, so they stay valid targets
-    for the flipped faces the augmentation feeds the student.
-    """
-    if cache.exists():
-        scores = np.load(cache)
-        if scores.shape == (len(split), len(LABELS)):
-            return scores
-    from .evaluate import predict_keras
-
-    log.info("scoring %d training faces with the teacher %s", len(split), teacher)
-    scores = predict_keras(teacher, split.images, mirror_average=True).astype(np.float32)
-    np.save(cache, scores)
-    return scores
-
-
-def make_dataset(split: Split, y: np.ndarray, batch: int, seed: int, augment: bool,
-                 weights: np.ndarray | None = None):
-    """A tf.data pipeline of (pixels float32 0..255, targets[, sample weights])."""
-    import keras
-    import tensorflow as tf
-    from keras import layers
-
-    x = split.images[..., None].astype(np.float32)
-    tensors = (x, y) if weights is None else (x, y, weights[split.labels])
-    ds = tf.data.Dataset.from_tensor_slices(tensors)
-    if augment:
-        ds = ds.shuffle(len(split), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch)
-    if augment:
-        augmenter = keras.Sequential([
-            layers.RandomFlip("horizontal", seed=seed),
-            layers.RandomRotation(12 / 360, fill_mode="reflect", seed=seed + 1),
-            layers.RandomTranslation(0.1, 0.1, fill_mode="reflect", seed=seed + 2),
-            layers.RandomZoom(0.12, fill_mode="reflect", seed=seed + 3),
-            layers.RandomBrightness(0.25, value_range=(0, 255), seed=seed + 4),
-            layers.RandomContrast(0.3, value_range=(0, 255), seed=seed + 5),
-        ], name="augment")
-        ds = ds.map(lambda x, *rest: (augmenter(x, training=True), *rest),
-                    num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def best_so_far(history: Path) -> float | None:
@@ -139,6 +100,41 @@ def plot_history(history: Path, out: Path) -> None:
     plt.close(fig)
 
 
+def check_recipe(args: argparse.Namespace) -> None:
+    """Refuse out-of-range lever values before any work is done."""
+    if not 0 <= args.ema < 1:
+        raise SystemExit(f"error: --ema must be in [0, 1), got {args.ema} (0 turns it off)")
+    if args.mixup < 0:
+        raise SystemExit(f"error: --mixup must be >= 0, got {args.mixup} (0 turns it off)")
+    if args.crop and not SIDE // 2 <= args.crop < SIDE:
+        raise SystemExit(f"error: --crop must be {SIDE // 2}..{SIDE - 1} px, got {args.crop} "
+                         "(0 turns it off)")
+
+
+def compiled_model(args: argparse.Namespace, train_faces: int) -> keras.Model:
+    """The run's network, compiled with its AdamW, warm-up + cosine schedule and loss."""
+    import keras
+
+    from .model import DEFAULT_WIDTHS, build_model
+
+    per_epoch = -(-train_faces // args.batch_size)
+    steps = per_epoch * args.epochs
+    warmup = min(steps // 10, per_epoch * 3)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        0.0, steps - warmup, alpha=0.01, warmup_target=args.lr, warmup_steps=warmup)
+    model = build_model(widths=tuple(args.widths or DEFAULT_WIDTHS), stem=args.stem)
+    # --ema: Keras keeps the average in the optimizer (Polyak averaging of the trainable
+    # weights; batch-norm statistics stay those of the trained weights), so backup/ saves it
+    # and --resume restores it with the optimizer's other state.
+    model.compile(
+        optimizer=keras.optimizers.AdamW(schedule, weight_decay=args.weight_decay,
+                                         use_ema=args.ema > 0, ema_momentum=args.ema),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=args.label_smoothing),
+        metrics=["accuracy"],
+    )
+    return model
+
+
 def train(args: argparse.Namespace) -> dict:
     """Run (or resume) one training run and return its summary."""
     import keras
@@ -147,6 +143,7 @@ def train(args: argparse.Namespace) -> dict:
     from .model import DEFAULT_WIDTHS, build_model
 
     args.widths = list(args.widths or DEFAULT_WIDTHS)  # recorded in summary.json
+    check_recipe(args)
     out = Path(args.out)
     backup = out / "backup"
     if backup.exists() and not args.resume:
@@ -169,31 +166,27 @@ def train(args: argparse.Namespace) -> dict:
         val_split = val_split.subset(rng.permutation(len(val_split))[: max(args.limit // 4, 1)])
     log.info("training on %d faces, selecting on %d PublicTest faces", len(train_split), len(val_split))
 
-    soft = args.labels == "ferplus"
-    weights = class_weights(train_split.labels) if args.class_weights else None
-    y = targets(train_split, soft)
+    weights = class_weights(train_split.labels, args.class_weights)
+    y = targets(train_split, args.labels == "ferplus")
     if args.teacher:
-        scores = teacher_probabilities(Path(args.teacher), train_split, out / "teacher_scores.npy")
+        teachers = [Path(t) for t in args.teacher]
+        scores = teacher_probabilities(teachers, train_split, out / "teacher_scores.npy")
         y = distilled(y, scores, args.teacher_weight)
-    train_ds = make_dataset(train_split, y, args.batch_size, args.seed, augment=True, weights=weights)
+    train_ds = make_dataset(train_split, y, args.batch_size, args.seed, augment=True, weights=weights,
+                            crop=args.crop, mixup_alpha=args.mixup)
     val_ds = make_dataset(val_split, targets(val_split, False), 256, args.seed, augment=False)
 
-    steps = -(-len(train_split) // args.batch_size) * args.epochs
-    warmup = min(steps // 10, -(-len(train_split) // args.batch_size) * 3)
-    schedule = keras.optimizers.schedules.CosineDecay(
-        0.0, steps - warmup, alpha=0.01, warmup_target=args.lr, warmup_steps=warmup)
-    model = build_model(widths=tuple(args.widths), stem=args.stem)
+    model = compiled_model(args, len(train_split))
     if args.init:
         # fine-tuning: start from a trained model's weights (a new run, with its own schedule)
         model.set_weights(keras.models.load_model(args.init).get_weights())
-    model.compile(
-        optimizer=keras.optimizers.AdamW(schedule, weight_decay=args.weight_decay),
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=args.label_smoothing),
-        metrics=["accuracy"],
-    )
     history = out / "history.csv"
     callbacks = [
+        # BackupAndRestore must come before SwapEMAWeights: it saves the trained weights in the
+        # model and their average in the optimizer, the state training resumes from
         keras.callbacks.BackupAndRestore(str(backup), delete_checkpoint=False),
+        # the average is what validation, the checkpoint and early stopping see
+        *([keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if args.ema else []),
         keras.callbacks.ModelCheckpoint(str(out / "best.keras"), monitor="val_accuracy",
                                         mode="max", save_best_only=True,
                                         initial_value_threshold=best_so_far(history)),
@@ -234,11 +227,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--label-smoothing", type=float, default=0.1)
     p.add_argument("--labels", choices=("fer", "ferplus"), default="fer",
                    help="fer: FER2013 labels; ferplus: FER+ vote shares as soft targets (npz only)")
-    p.add_argument("--teacher", help="distil from this trained .keras model (its mirror-averaged scores)")
+    p.add_argument("--teacher", action="append", metavar="MODEL",
+                   help="distil from this trained .keras model's mirror-averaged scores; repeat it "
+                        "to distil from the mean of several teachers")
     p.add_argument("--teacher-weight", type=float, default=0.7,
                    help="share of the teacher's scores in the targets (the rest: the labels)")
-    p.add_argument("--no-class-weights", dest="class_weights", action="store_false",
-                   help="train without the square-root inverse-frequency class weights")
+    p.add_argument("--class-weights", choices=("none", "sqrt", "inverse"), default="sqrt",
+                   help="per-class loss weights: none, 1/sqrt(count) (default) or 1/count")
+    p.add_argument("--no-class-weights", dest="class_weights", action="store_const", const="none",
+                   help="the same as --class-weights none")
+    p.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA",
+                   help="mixup with lambda ~ Beta(ALPHA, ALPHA) per batch (0: off; try 0.2)")
+    p.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
+                   help="validate, select and save an exponential moving average of the weights, "
+                        "updated every step (0: off; try 0.999)")
+    p.add_argument("--crop", type=int, default=0, metavar="PX",
+                   help="train on random PX x PX crops resized back to 48x48 (0: off; try 44)")
     p.add_argument("--widths", type=int, nargs="+",
                    help="channels per stage (default: convert.model.DEFAULT_WIDTHS)")
     p.add_argument("--stem", type=int, default=0,
