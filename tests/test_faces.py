@@ -264,3 +264,23 @@ def test_hysteresis_keeps_the_label_until_another_clearly_wins():
     assert smoother.top == 0
     smoother.update(np.array([0.40, 0.60]))  # ahead by 0.2
     assert smoother.top == 1
+
+
+def test_a_dim_face_gets_the_label_of_the_same_face_at_normal_contrast(astronaut: np.ndarray) -> None:
+    """12-bit data in a 16-bit image, read as 8-bit: grey levels 0..15. Without the stretch the
+    classifier calls this happy face angry; crop_face restores the contrast first."""
+    from fer_edge.classifier import TFLiteExpressionClassifier
+
+    classifier = TFLiteExpressionClassifier()
+    dim = (astronaut.astype(np.uint16) << 4 >> 8).astype(np.uint8)
+    normal = classifier.classify(crop_face(astronaut, ASTRONAUT_FACE)).label
+    x, y, w, h = ASTRONAUT_FACE
+    as_is = cv2.resize(dim[y:y + h, x:x + w], (48, 48), interpolation=cv2.INTER_AREA)
+    assert classifier.classify(as_is).label != normal  # the failure this guards against
+    assert classifier.classify(crop_face(dim, ASTRONAUT_FACE)).label == normal
+
+
+def test_a_crop_of_normal_contrast_is_left_as_it_is(astronaut: np.ndarray) -> None:
+    x, y, w, h = ASTRONAUT_FACE
+    expected = cv2.resize(astronaut[y:y + h, x:x + w], (48, 48), interpolation=cv2.INTER_AREA)
+    np.testing.assert_array_equal(crop_face(astronaut, ASTRONAUT_FACE), expected)
