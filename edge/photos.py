@@ -13,7 +13,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .classifier import TFLiteExpressionClassifier
+from .classifier import Expression, TFLiteExpressionClassifier
 from .config import Config, DetectorConfig
 from .errors import EdgeError
 from .faces import Face, FaceDetector, HaarFaceDetector, YuNetFaceDetector, build_detector, crop_face
@@ -61,6 +61,13 @@ class FacePredictor:
             return self.detector.detect(image, working_width=working)
         return self.detector.detect(image)
 
+    def classify(self, image: np.ndarray) -> list[tuple[Face, Expression]]:
+        """Each face of a decoded still (HxW gray or HxWx3 BGR uint8), largest first, and its expression."""
+        gray = to_gray(image)
+        with self._lock:
+            return [(face, self.classifier.classify(crop_face(gray, face.box)))
+                    for face in self.detect(image)]
+
     def predict(self, data: bytes) -> dict[str, Any]:
         """Faces, boxes and scores of an encoded image (JPEG, PNG, BMP, WebP...).
 
@@ -73,15 +80,11 @@ class FacePredictor:
         image = cv2.imdecode(np.frombuffer(data, np.uint8), mode) if data else None
         if image is None:
             raise ImageError("not an image OpenCV can decode (send a JPEG, PNG, BMP or WebP)")
-        gray = to_gray(image)
-        faces = []
-        with self._lock:
-            for face in self.detect(image):
-                expression = self.classifier.classify(crop_face(gray, face.box))
-                faces.append({"box": [int(v) for v in face.box], "emotion": expression.label,
-                              "confidence": round(expression.confidence, 4),
-                              "scores": {k: round(v, 4) for k, v in expression.scores.items()}})
-        return {"width": gray.shape[1], "height": gray.shape[0], "faces": faces}
+        faces = [{"box": [int(v) for v in face.box], "emotion": expression.label,
+                  "confidence": round(expression.confidence, 4),
+                  "scores": {k: round(v, 4) for k, v in expression.scores.items()}}
+                 for face, expression in self.classify(image)]
+        return {"width": image.shape[1], "height": image.shape[0], "faces": faces}
 
 
 def still_detector(settings: DetectorConfig) -> FaceDetector:

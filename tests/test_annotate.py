@@ -15,7 +15,7 @@ from fer_edge.overlay import EMOTION_COLOURS, colour_for, draw_annotations
 from fer_edge.sources import Frame
 from fer_edge.tools.annotate import count_frames
 from fer_edge.web.preview import PreviewFeed, TrackSnapshot
-from support.media import make_face_video
+from support.media import astronaut_bgr, make_face_video
 
 ROOT = Path(__file__).resolve().parents[1]
 FRAMES = 12
@@ -125,3 +125,19 @@ def test_annotate_refuses_an_unwritable_output(face_video: Path, tmp_path: Path,
                             cwd=ROOT)
     assert result.returncode == 1
     assert message.format(tmp=tmp_path) in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_annotate_of_a_photo_draws_its_faces_as_predict_finds_them(tmp_path: Path) -> None:
+    photo, out = tmp_path / "astronaut.png", tmp_path / "annotated.png"
+    cv2.imwrite(str(photo), astronaut_bgr())
+    result = subprocess.run([sys.executable, "-m", "fer_edge", "annotate", "--source", str(photo),
+                             "--out", str(out)], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"{out}: 1 face boxes"
+    drawn = cv2.imread(str(out))
+    assert drawn.shape == (512, 512, 3) and not np.array_equal(drawn, astronaut_bgr())
+    refused = subprocess.run([sys.executable, "-m", "fer_edge", "annotate", "--source", str(photo),
+                              "--out", str(tmp_path / "out.mp4")], capture_output=True, text=True,
+                             timeout=120, cwd=ROOT)
+    assert refused.returncode == 1 and "is a photo: write it to an image file" in refused.stderr

@@ -253,6 +253,7 @@ def test_video_file_reads_every_frame_then_none(clip: Path) -> None:
 class FakePicamera2:
     instances: list[FakePicamera2] = []
     fail_open = False
+    chroma = 200  # the U and V samples
 
     def __init__(self, camera_num: int = 0) -> None:
         if FakePicamera2.fail_open:
@@ -281,7 +282,7 @@ class FakePicamera2:
             raise self.capture_error
         width, height = self.config[name]["size"]
         stride = width + 64  # rows padded as the ISP does
-        array = np.full((height * 3 // 2, stride), 200, np.uint8)  # the U and V rows below Y
+        array = np.full((height * 3 // 2, stride), self.chroma, np.uint8)  # the U and V rows below Y
         array[:height, :width] = np.arange(width, dtype=np.uint8) % 100
         return array
 
@@ -315,6 +316,20 @@ def test_picamera2_reads_the_lores_y_plane(fake_picamera2: type[FakePicamera2]) 
     source.close()
     source.close()
     assert camera.calls == ["create", "configure", "start", "capture lores", "stop", "close"]
+
+
+def test_picamera2_converts_the_lores_frame_to_bgr_for_yunet(fake_picamera2: type[FakePicamera2]) -> None:
+    fake_picamera2.chroma = 128  # no colour
+    source = open_source("picamera2", lores_width=320, lores_height=240, color=True)
+    source.open()
+    bgr = source.read()
+    assert bgr is not None and bgr.shape == (240, 320, 3) and bgr.flags.c_contiguous
+    # the same frame without the rows' padding, converted by OpenCV: the padding must not show
+    unpadded = np.full((360, 320), 128, np.uint8)
+    unpadded[:240] = np.arange(320, dtype=np.uint8) % 100
+    expected = cv2.cvtColor(unpadded, cv2.COLOR_YUV420p2BGR)
+    assert np.abs(bgr.astype(int) - expected).max() <= 1
+    assert np.ptp(bgr.astype(int), axis=2).max() <= 1  # grey stays grey: B = G = R
 
 
 def test_picamera2_failures_become_source_errors(fake_picamera2: type[FakePicamera2]) -> None:
@@ -474,3 +489,10 @@ def test_stop_is_prompt(case: str, astronaut: np.ndarray, tmp_path: Path) -> Non
 def test_is_valid_image() -> None:
     assert is_valid_image(np.zeros((2, 2), np.uint8)) and is_valid_image(np.zeros((2, 2, 3), np.uint8))
     assert not is_valid_image(np.zeros((0, 2, 3), np.uint8)) and not is_valid_image(None)
+
+
+def test_csi_hands_bgr_to_yunet_and_gray_to_haar() -> None:
+    assert "video/x-raw,format=GRAY8 ! appsink" in csi_pipeline(0)
+    colour = csi_pipeline(1, 1280, 720, 30, color=True)
+    assert "sensor-id=1" in colour and "width=1280,height=720,framerate=30/1" in colour
+    assert "nvvidconv ! video/x-raw,format=BGRx ! videoconvert ! video/x-raw,format=BGR ! appsink" in colour

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 # mp4v plays in browsers' and phones' players less often than H.264, but OpenCV's pip wheels
 # cannot encode H.264; MJPG in .avi is the fallback every OpenCV build can write.
+PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 FOURCC_BY_SUFFIX = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG"}
 
 
@@ -110,6 +111,29 @@ def annotate_video(config: Config, out: Path, stop: threading.Event | None = Non
     return AnnotateSummary(out, writer.frames, writer.faces, time.monotonic() - started, writer.fps)
 
 
+@dataclass(frozen=True)
+class NumberedFace:
+    """A face of a still as the overlay draws it: a number (largest first) and its box."""
+
+    id: int
+    box: tuple[int, int, int, int]
+
+
+def annotate_photo(config: Config, source: Path, out: Path) -> int:
+    """Draw the faces of a photo, found as ``fer-edge predict`` finds them, into ``out``; the count."""
+    from ..photos import FacePredictor
+
+    image = cv2.imread(str(source), cv2.IMREAD_COLOR)
+    if image is None:
+        raise EdgeError(f"{source} is not an image OpenCV can read (a JPEG, PNG, BMP, WebP or TIFF)")
+    results = FacePredictor.from_config(config).classify(image)
+    numbered = [(NumberedFace(i, face.box), expression) for i, (face, expression) in enumerate(results, 1)]
+    drawn = draw_annotations(image, numbered)
+    if not cv2.imwrite(str(out), drawn):
+        raise EdgeError(f"cannot write {out}: check that its directory exists and its suffix is an image's")
+    return len(results)
+
+
 def count_frames(path: Path) -> int:
     """Frames OpenCV decodes from a video file (0 when it cannot open it)."""
     capture = cv2.VideoCapture(str(path))
@@ -125,6 +149,14 @@ def cmd_annotate(args: argparse.Namespace) -> int:
     from ..config import load_config
     from ..logs import configure_logging
 
+    source, out = Path(args.source), Path(args.out)
+    if source.suffix.lower() in PHOTO_SUFFIXES:
+        if out.suffix.lower() not in PHOTO_SUFFIXES:
+            raise EdgeError(f"{source} is a photo: write it to an image file (.jpg or .png), not {out}")
+        config = load_config(args.config, {"model.path": args.model})
+        configure_logging(config.log_level)
+        print(f"{out}: {annotate_photo(config, source, out)} face boxes")
+        return 0
     # Every frame of a file, once: an annotated copy, not a live view.
     overrides = {"source.spec": args.source, "model.path": args.model, "source.max_frames": args.max_frames,
                  "source.realtime": False, "source.loop": False}
