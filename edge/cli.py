@@ -33,7 +33,7 @@ def run_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """Flags of ``run`` as dotted config keys; unset flags are None and ignored."""
     return {
         "source.spec": args.source, "source.realtime": args.realtime, "source.loop": args.loop,
-        "source.max_frames": args.max_frames, "model.path": args.model,
+        "source.max_frames": args.max_frames, "model.path": args.model, "detector.type": args.detector,
         "mqtt.host": args.mqtt_host, "mqtt.port": args.mqtt_port,
         "mqtt.device_id": args.device_id, "publish.mode": args.publish,
         "log_level": args.log_level,
@@ -111,6 +111,7 @@ def add_run(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--config", type=Path, help="TOML config file")
     run.add_argument("--source", help=SOURCE_HELP)
     run.add_argument("--model", help=MODEL_HELP)
+    run.add_argument("--detector", choices=("yunet", "haar"), help="face detector (default: yunet)")
     run.add_argument("--mqtt-host")
     run.add_argument("--mqtt-port", type=int)
     run.add_argument("--device-id")
@@ -143,6 +144,7 @@ def add_tools(sub: argparse._SubParsersAction) -> None:
     annotate.add_argument("--source", required=True, help=SOURCE_HELP)
     annotate.add_argument("--out", required=True, help="output video, .mp4 (mp4v) or .avi (MJPG)")
     annotate.add_argument("--model", help=MODEL_HELP)
+    annotate.add_argument("--detector", choices=("yunet", "haar"), help="face detector (default: yunet)")
     annotate.add_argument("--max-frames", type=int, help="stop after N frames (a camera runs until Ctrl-C)")
     annotate.add_argument("--config", type=Path, help="TOML config file (detector and tracking settings)")
     annotate.set_defaults(func=cmd_annotate)

@@ -153,12 +153,13 @@ def cmd_annotate(args: argparse.Namespace) -> int:
     if source.suffix.lower() in PHOTO_SUFFIXES:
         if out.suffix.lower() not in PHOTO_SUFFIXES:
             raise EdgeError(f"{source} is a photo: write it to an image file (.jpg or .png), not {out}")
-        config = load_config(args.config, {"model.path": args.model})
+        config = load_config(args.config, {"model.path": args.model, "detector.type": args.detector})
         configure_logging(config.log_level)
         print(f"{out}: {annotate_photo(config, source, out)} face boxes")
         return 0
     # Every frame of a file, once: an annotated copy, not a live view.
-    overrides = {"source.spec": args.source, "model.path": args.model, "source.max_frames": args.max_frames,
+    overrides = {"source.spec": args.source, "model.path": args.model, "detector.type": args.detector,
+                 "source.max_frames": args.max_frames,
                  "source.realtime": False, "source.loop": False}
     config = load_config(args.config, overrides)
     configure_logging(config.log_level)
