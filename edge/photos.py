@@ -8,17 +8,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import cv2
-import numpy as np
-
 from .classifier import TFLiteExpressionClassifier
 from .config import Config
-from .errors import EdgeError
+from .errors import ImageError
 from .faces import HaarFaceDetector, crop_face
-
-
-class ImageError(EdgeError):
-    """The bytes given as a photo cannot be decoded as an image."""
+from .imagefile import DEFAULT_MAX_PIXELS, decode_image
 
 
 class FacePredictor:
@@ -29,8 +23,9 @@ class FacePredictor:
     model costs about 1 MB.
     """
 
-    def __init__(self, detector: HaarFaceDetector, classifier: TFLiteExpressionClassifier):
-        self.detector, self.classifier = detector, classifier
+    def __init__(self, detector: HaarFaceDetector, classifier: TFLiteExpressionClassifier,
+                 max_pixels: int = DEFAULT_MAX_PIXELS):
+        self.detector, self.classifier, self.max_pixels = detector, classifier, max_pixels
         self._lock = threading.Lock()  # request threads take turns on the interpreter
 
     @classmethod
@@ -38,19 +33,18 @@ class FacePredictor:
         """The daemon's model and detector settings, in instances of our own."""
         return cls(HaarFaceDetector(config.detector),
                    TFLiteExpressionClassifier(config.model.path or None, config.model.labels or None,
-                                              threads=config.model.threads))
+                                              threads=config.model.threads), config.images.max_pixels)
 
     def predict(self, data: bytes) -> dict[str, Any]:
         """Faces, boxes and scores of an encoded image (JPEG, PNG, BMP, WebP...).
 
         Returns ``{"width", "height", "faces": [{"box": [x, y, w, h], "emotion", "confidence",
-        "scores"}]}`` in the image's pixels; raises ImageError when the bytes are no image.
+        "scores"}]}`` in the image's pixels; raises ImageError when the bytes are no image, and
+        its ImageTooLargeError, before decoding, for more pixels than ``max_pixels``.
         """
         # Decoded straight to gray, the detector's input; OpenCV applies the EXIF orientation,
         # as browsers do when they show the photo, so boxes line up with what the user sees.
-        gray = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE) if data else None
-        if gray is None:
-            raise ImageError("not an image OpenCV can decode (send a JPEG, PNG, BMP or WebP)")
+        gray = decode_image(data, self.max_pixels)
         faces = []
         with self._lock:
             for face in self.detector.detect(gray):
@@ -61,15 +55,17 @@ class FacePredictor:
         return {"width": gray.shape[1], "height": gray.shape[0], "faces": faces}
 
 
-def predict_files(paths: Sequence[str], model: str | None = None) -> int:
+def predict_files(paths: Sequence[str], model: str | None = None,
+                  max_pixels: int = DEFAULT_MAX_PIXELS) -> int:
     """``fer-edge predict``: one JSON line per image, faces or an error; 1 if any image failed."""
-    predictor = FacePredictor(HaarFaceDetector(), TFLiteExpressionClassifier(model))
+    predictor = FacePredictor(HaarFaceDetector(), TFLiteExpressionClassifier(model), max_pixels)
     status = 0
     for path in paths:
         try:
             result = predictor.predict(Path(path).read_bytes())
-        except (OSError, ImageError):
-            print(json.dumps({"image": path, "error": "not a readable image file"}))
+        except (OSError, ImageError) as exc:
+            error = f"cannot read it ({exc.strerror})" if isinstance(exc, OSError) else str(exc)
+            print(json.dumps({"image": path, "error": error}), flush=True)
             status = 1
             continue
         print(json.dumps({"image": path, "faces": result["faces"]}))
