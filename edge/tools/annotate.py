@@ -18,6 +18,7 @@ import cv2
 
 from ..daemon import build_pipeline, stop_on_signals
 from ..errors import EdgeError
+from ..imagefile import check_image_file
 from ..overlay import draw_annotations
 
 if TYPE_CHECKING:
@@ -93,9 +94,18 @@ class AnnotatedVideoWriter:
             self._writer.release()
 
 
+def check_photo_source(config: Config) -> None:
+    """A photo given as the source is checked against images.max_pixels before anything decodes it."""
+    spec = config.source.spec.strip()
+    path = Path(spec[5:] if spec.lower().startswith("file:") else spec)
+    if path.is_file():
+        check_image_file(path, config.images.max_pixels)
+
+
 def annotate_video(config: Config, out: Path, stop: threading.Event | None = None) -> AnnotateSummary:
     """Run the daemon's detector, tracker and classifier over a source; write every frame annotated."""
     check_output(out)
+    check_photo_source(config)
     writer = AnnotatedVideoWriter(out, float(config.source.fps))
     pipeline = build_pipeline(config, on_tick=writer)
     started = time.monotonic()
