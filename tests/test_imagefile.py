@@ -53,8 +53,8 @@ def test_a_header_only_jpeg_of_30000x30000_is_refused_before_any_decode(
     assert len(data) < 400
     with pytest.raises(ImageTooLargeError) as error:
         decode_image(data)
-    assert str(error.value) == ("a JPEG of 30000x30000 pixels (900.0 megapixels), over the limit of 40 megapixels "
-                                "(images.max_pixels); nothing was decoded")
+    assert str(error.value) == ("a JPEG of 30000x30000 pixels (900.0 megapixels), over the limit of 40 "
+                                "megapixels (images.max_pixels); nothing was decoded")
 
 
 def test_a_large_flat_png_is_refused_and_one_under_the_cap_decodes() -> None:
