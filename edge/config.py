@@ -162,7 +162,7 @@ class HttpConfig:
     allowed_hosts: tuple[str, ...] = host_names()
     token_file: str = ""  # a bearer token to require; empty: $CREDENTIALS_DIRECTORY/http_token if it exists
     max_connections: int = between(16, 4, 1000)  # open connections; more wait to be accepted
-    client_timeout: float = between(10.0, 1, 300, " seconds")  # a silent client is cut off after this
+    client_timeout: int = between(10, 1, 300, " seconds")  # a silent client is cut off after this
     threads: int = between(3, 2, 16)  # requests served at once; preview viewers may hold all but one
 
     def listen_address(self) -> tuple[socket.AddressFamily, tuple[Any, ...]]:

@@ -116,7 +116,7 @@ class WebApp:
         except NotFound:
             return json_response(HTTPStatus.NOT_FOUND, {"error": f"no such resource: {path}"})
         except MethodNotAllowed as err:
-            allowed = ", ".join(err.valid_methods or ())
+            allowed = ", ".join(sorted(err.valid_methods or ()))
             message = ("POST an image to /predict" if path == "/predict" else
                        f"{environ.get('REQUEST_METHOD')} is not allowed on {path} (allowed: {allowed})")
             return json_response(HTTPStatus.METHOD_NOT_ALLOWED, {"error": message}, {"Allow": allowed})

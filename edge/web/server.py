@@ -12,6 +12,7 @@ It binds 127.0.0.1 unless ``http.host`` says otherwise; beyond loopback, set ``h
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import socket
@@ -34,7 +35,7 @@ except ImportError as exc:
                     "pip install 'fer-edge[web]'") from None
 
 from ..photos import FacePredictor
-from .access import LOOPBACK_NAMES, AccessPolicy
+from .access import AccessPolicy
 from .app import LoopHealth, WebApp
 
 if TYPE_CHECKING:
@@ -97,6 +98,13 @@ def _listen(settings: HttpConfig) -> socket.socket:
     return sock
 
 
+def _loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
 class LocalHttpServer:
     """The page on waitress; ``start()`` serves on a thread, ``stop()`` ends streams and closes."""
 
@@ -143,7 +151,7 @@ class LocalHttpServer:
         self._thread = threading.Thread(target=self._serve, name="http", daemon=True)
         self._thread.start()
         preview = "on" if self.app.preview else "off"
-        if self.settings.host in LOOPBACK_NAMES:
+        if _loopback(self.server_address[0]):
             log.info("HTTP server on %s (preview %s)", self.url, preview)
         else:
             log.warning("HTTP server on %s (preview %s) is reachable from the network; %s", self.url, preview,
