@@ -125,7 +125,8 @@ class LocalHttpServer:
             channel_timeout=settings.client_timeout, cleanup_interval=1,
             max_request_body_size=settings.max_upload_bytes, max_request_header_size=MAX_HEADER_BYTES,
             # a preview viewer that stops reading blocks its own thread, not the device's memory
-            outbuf_high_watermark=1 << 20, asyncore_use_poll=True, clear_untrusted_proxy_headers=True)
+            outbuf_high_watermark=1 << 20, asyncore_use_poll=True, clear_untrusted_proxy_headers=True,
+            recv_bytes=1 << 16)  # 8 KiB by default: a 5 MB body in 600 turns of the I/O loop
         self._map: dict[int, Any] = {}
         self._dispatcher = ThreadedTaskDispatcher()
         self._dispatcher.set_thread_count(settings.threads)
