@@ -2,6 +2,8 @@
 
 from setuptools import setup
 
+WEB = ["waitress>=3.0.2,<4", "werkzeug>=3.1,<4"]
+
 setup(
     name="fer-edge",
     version="0.1.0",
@@ -30,8 +32,10 @@ setup(
     extras_require={
         "convert": ["tensorflow-cpu>=2.16", "matplotlib>=3.7"],
         "picamera2": ["picamera2>=0.3.17"],
+        # the opt-in web page (http.enabled): imported only when it is on
+        "web": WEB,
         "test": ["pytest>=8", "scikit-image>=0.22", "cryptography>=42", "jinja2>=3",
-                 "mypy>=1.10", "ruff>=0.5", "pylint>=3"],
+                 "mypy>=1.10", "ruff>=0.5", "pylint>=3", *WEB],
     },
     entry_points={"console_scripts": ["fer-edge=fer_edge.cli:main"]},
     classifiers=[

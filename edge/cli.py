@@ -58,7 +58,9 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     """Validate a config file; print OK or each error with its dotted key."""
     from .config import load_config
 
-    load_config(args.file)
+    config = load_config(args.file)
+    if config.http.enabled:
+        config.http.check_listen()
     print(f"{args.file}: OK")
     return 0
 
@@ -67,7 +69,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     """Detect and classify the faces in image files; print JSON, one object per image."""
     from .photos import predict_files
 
-    return predict_files(args.images, args.model, args.detector)
+    return predict_files(args.images, args.model, args.detector, args.max_pixels)
 
 
 def cmd_annotate(args: argparse.Namespace) -> int:
@@ -138,6 +140,8 @@ def add_tools(sub: argparse._SubParsersAction) -> None:
     predict.add_argument("--model", help=MODEL_HELP)
     predict.add_argument("--detector", choices=("yunet", "haar"), default="yunet",
                          help="face detector (default: yunet)")
+    predict.add_argument("--max-pixels", type=int, default=40_000_000,
+                         help="refuse images whose header declares more pixels (default: 40000000)")
     predict.set_defaults(func=cmd_predict)
 
     annotate = sub.add_parser("annotate", help="write a video with faces, ids and emotions drawn")

@@ -24,10 +24,23 @@ else:  # Jetson's JetPack 6 ships Python 3.10
     import tomli as tomllib
 
 from .errors import ConfigError
-from .schema import between, build, environment_overrides, nest, one_of, port, positive, setting, topic_prefix
+from .schema import (
+    between,
+    build,
+    environment_overrides,
+    host_names,
+    listen_host,
+    nest,
+    one_of,
+    port,
+    positive,
+    setting,
+    topic_prefix,
+)
 
 ENV_PREFIX = "FER_EDGE_"
 PASSWORD_CREDENTIAL = "mqtt_password"  # name used with systemd's LoadCredential=
+TOKEN_CREDENTIAL = "http_token"
 
 
 @dataclass(frozen=True)
@@ -131,10 +144,54 @@ class HttpConfig:
     """The local HTTP server: upload page, /predict, /healthz and the /preview.mjpg stream."""
 
     enabled: bool = False
-    host: str = setting("127.0.0.1", bool, "must not be empty")  # loopback: no authentication
+    # loopback by default; beyond it, set token_file (the page has no other login)
+    host: str = listen_host("127.0.0.1")
     port: int = port(8080)
     max_upload_bytes: int = between(5_000_000, 1024, 100_000_000)
     preview: bool = False  # serve the annotated camera view at /preview.mjpg
+    # Host names the page answers besides loopback's and http.host (DNS rebinding gets 403)
+    allowed_hosts: tuple[str, ...] = host_names()
+    token_file: str = ""  # a bearer token to require; empty: $CREDENTIALS_DIRECTORY/http_token if it exists
+    max_connections: int = between(16, 4, 1000)  # open connections; more wait to be accepted
+    client_timeout: int = between(10, 1, 300, " seconds")  # a silent client is cut off after this
+    threads: int = between(3, 2, 16)  # requests served at once; preview viewers may hold all but one
+
+    def listen_address(self) -> tuple[socket.AddressFamily, tuple[Any, ...]]:
+        """The family and address ``run`` binds, as getaddrinfo gives them; ConfigError if none."""
+        try:
+            family, _, _, _, address = socket.getaddrinfo(self.host, self.port, socket.AF_UNSPEC,
+                                                          socket.SOCK_STREAM, 0, socket.AI_PASSIVE)[0]
+        except socket.gaierror as exc:
+            raise ConfigError(f"http.host: {self.host!r} does not resolve to an address to listen on "
+                              f"({exc.strerror}); use an IP address such as 127.0.0.1 or ::1") from None
+        return family, address
+
+    def check_listen(self) -> None:
+        """What ``run`` will do to listen, short of taking the port: resolve, then bind port 0 there."""
+        family, address = self.listen_address()
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((address[0], 0, *address[2:]))
+            except OSError as exc:
+                raise ConfigError(f"http.host: cannot listen on {self.host} ({exc.strerror}); use an address "
+                                  "of this machine, 127.0.0.1, ::1, 0.0.0.0 or ::") from None
+
+    def token(self) -> str | None:
+        """The bearer token to require, from token_file or systemd's credential; None: no token."""
+        token = read_secret("http.token_file", self.token_file, TOKEN_CREDENTIAL)
+        if token is not None and len(token) < 16:
+            raise ConfigError(f"http.token_file: the token has {len(token)} characters; use at least 16, "
+                              "e.g. from `openssl rand -hex 32`")
+        return token
+
+
+@dataclass(frozen=True)
+class ImagesConfig:
+    """Photos (POST /predict, fer-edge predict, annotate of a photo): what is decoded at all."""
+
+    # Read from the header first: a larger picture is refused before any pixel is decoded. A
+    # decode at the cap costs 80 MB (baseline JPEG, PNG) to 240 MB (GIF) while it runs.
+    max_pixels: int = between(40_000_000, 10_000, 1 << 30)
 
 
 @dataclass(frozen=True)
@@ -161,6 +218,7 @@ class Config:
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     publish: PublishConfig = field(default_factory=PublishConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
+    images: ImagesConfig = field(default_factory=ImagesConfig)
     homeassistant: HomeAssistantConfig = field(default_factory=HomeAssistantConfig)
     log_level: str = one_of("info", "debug", "info", "warning", "error")
 
@@ -171,17 +229,21 @@ class Config:
 
     def mqtt_password(self) -> str | None:
         """The broker password from mqtt.password_file or systemd's credentials directory."""
-        path = self.mqtt.password_file
-        credentials = os.environ.get("CREDENTIALS_DIRECTORY")
-        if not path and credentials and (Path(credentials) / PASSWORD_CREDENTIAL).is_file():
-            path = str(Path(credentials) / PASSWORD_CREDENTIAL)
-        if not path:
-            return None
-        try:
-            return Path(path).read_text().strip()
-        except OSError as exc:
-            raise ConfigError(f"mqtt.password_file: cannot read {path} ({exc.strerror}); "
-                              "check the path and that the service user may read it") from None
+        return read_secret("mqtt.password_file", self.mqtt.password_file, PASSWORD_CREDENTIAL)
+
+
+def read_secret(key: str, path: str, credential: str) -> str | None:
+    """A secret from the file ``key`` names, else systemd's credential of that name; None if neither."""
+    credentials = os.environ.get("CREDENTIALS_DIRECTORY")
+    if not path and credentials and (Path(credentials) / credential).is_file():
+        path = str(Path(credentials) / credential)
+    if not path:
+        return None
+    try:
+        return Path(path).read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"{key}: cannot read {path} ({exc.strerror}); "
+                          "check the path and that the service user may read it") from None
 
 
 def _cross_field_problems(config: Config) -> list[str]:
@@ -195,6 +257,8 @@ def _cross_field_problems(config: Config) -> list[str]:
         problems.append("mqtt.tls: ca_file, cert_file and tls_insecure only apply with tls = true")
     if config.http.preview and not config.http.enabled:
         problems.append("http.preview: the preview is served over HTTP; set http.enabled = true too")
+    if config.http.token_file and not Path(config.http.token_file).is_file():
+        problems.append(f"http.token_file: file {config.http.token_file} not found")
     for key in ("ca_file", "cert_file", "key_file", "password_file"):
         path = getattr(mqtt, key)
         if path and not Path(path).is_file():

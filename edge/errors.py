@@ -29,3 +29,11 @@ class SourceError(EdgeError):
 
 class BrokerError(EdgeError):
     """The MQTT broker refused us for good (bad credentials, failed TLS handshake)."""
+
+
+class ImageError(EdgeError):
+    """The bytes given as a photo are not an image we decode (unknown format, corrupt, truncated)."""
+
+
+class ImageTooLargeError(ImageError):
+    """The photo's header declares more pixels than ``images.max_pixels``; nothing was decoded."""

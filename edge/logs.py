@@ -13,3 +13,5 @@ def configure_logging(level: str) -> None:
     fmt = "%(levelname)s %(name)s: %(message)s" if under_systemd else \
         "%(asctime)s %(levelname)s %(name)s: %(message)s"
     logging.basicConfig(level=level.upper(), format=fmt, stream=sys.stderr, force=True)
+    # waitress's "Task queue depth is N": requests waiting for a worker thread, as http.threads means
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)

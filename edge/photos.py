@@ -15,8 +15,9 @@ import numpy as np
 
 from .classifier import Expression, TFLiteExpressionClassifier
 from .config import Config, DetectorConfig
-from .errors import EdgeError
+from .errors import ImageError
 from .faces import Face, FaceDetector, HaarFaceDetector, YuNetFaceDetector, build_detector, crop_face
+from .imagefile import DEFAULT_MAX_PIXELS, decode_image
 from .sources import to_gray
 
 # A still is no video frame: it is scanned so that faces from STILL_MIN_FACE px up are found.
@@ -28,9 +29,7 @@ from .sources import to_gray
 STILL_MIN_FACE = 30
 STILL_SCALE = 24 / STILL_MIN_FACE
 
-
-class ImageError(EdgeError):
-    """The bytes given as a photo cannot be decoded as an image."""
+__all__ = ["FacePredictor", "ImageError", "predict_files", "still_detector"]
 
 
 class FacePredictor:
@@ -41,9 +40,11 @@ class FacePredictor:
     model costs about 1 MB.
     """
 
-    def __init__(self, detector: FaceDetector, classifier: TFLiteExpressionClassifier):
-        """``detector`` as built by ``still_detector`` (or any FaceDetector), ``classifier`` the model."""
-        self.detector, self.classifier = detector, classifier
+    def __init__(self, detector: FaceDetector, classifier: TFLiteExpressionClassifier,
+                 max_pixels: int = DEFAULT_MAX_PIXELS):
+        """``detector`` as built by ``still_detector`` (or any FaceDetector), ``classifier`` the model,
+        ``max_pixels`` the largest image decoded (fer_edge.imagefile)."""
+        self.detector, self.classifier, self.max_pixels = detector, classifier, max_pixels
         self._lock = threading.Lock()  # request threads take turns on the interpreter
 
     @classmethod
@@ -51,7 +52,7 @@ class FacePredictor:
         """The daemon's model and detector settings, in instances of our own, set for stills."""
         return cls(still_detector(config.detector),
                    TFLiteExpressionClassifier(config.model.path or None, config.model.labels or None,
-                                              threads=config.model.threads))
+                                              threads=config.model.threads), config.images.max_pixels)
 
     def detect(self, image: np.ndarray) -> list[Face]:
         """The faces of a still: YuNet at a working width scaled to the photo, Haar as built."""
@@ -72,14 +73,13 @@ class FacePredictor:
         """Faces, boxes and scores of an encoded image (JPEG, PNG, BMP, WebP...).
 
         Returns ``{"width", "height", "faces": [{"box": [x, y, w, h], "emotion", "confidence",
-        "scores"}]}`` in the image's pixels; raises ImageError when the bytes are no image.
+        "scores"}]}`` in the image's pixels; raises ImageError when the bytes are no image, and
+        its ImageTooLargeError, before decoding, for more pixels than ``max_pixels``.
         """
         # OpenCV applies the EXIF orientation, as browsers do when they show the photo, so boxes
         # line up with what the user sees. Colour for YuNet; Haar and the crops take gray.
         mode = cv2.IMREAD_GRAYSCALE if isinstance(self.detector, HaarFaceDetector) else cv2.IMREAD_COLOR
-        image = cv2.imdecode(np.frombuffer(data, np.uint8), mode) if data else None
-        if image is None:
-            raise ImageError("not an image OpenCV can decode (send a JPEG, PNG, BMP or WebP)")
+        image = decode_image(data, self.max_pixels, mode)
         faces = [{"box": [int(v) for v in face.box], "emotion": expression.label,
                   "confidence": round(expression.confidence, 4),
                   "scores": {k: round(v, 4) for k, v in expression.scores.items()}}
@@ -92,8 +92,8 @@ def still_detector(settings: DetectorConfig) -> FaceDetector:
     full image without equalisation (YuNet's working width is chosen per photo by FacePredictor).
 
     Equalising helps Haar on dim video but, at full resolution, cost it 3 face-count errors on
-    the 12 test photos (0 without; docs/benchmarks.md, Face detectors), and on a large photo it hides
-    small faces: the 40 px face of tests/test_photos.py's composite.
+    the 12 test photos (0 without; docs/benchmarks.md, Face detectors), and on a large photo it
+    hides small faces: the 40 px face of tests/test_photos.py's composite.
     """
     settings = dataclasses.replace(settings, min_face=min(settings.min_face, STILL_MIN_FACE))
     if settings.type == "haar":
@@ -101,16 +101,18 @@ def still_detector(settings: DetectorConfig) -> FaceDetector:
     return build_detector(settings)
 
 
-def predict_files(paths: Sequence[str], model: str | None = None, detector: str = "yunet") -> int:
+def predict_files(paths: Sequence[str], model: str | None = None, detector: str = "yunet",
+                  max_pixels: int = DEFAULT_MAX_PIXELS) -> int:
     """``fer-edge predict``: one JSON line per image, faces or an error; 1 if any image failed."""
     predictor = FacePredictor(still_detector(DetectorConfig(type=detector)),
-                              TFLiteExpressionClassifier(model))
+                              TFLiteExpressionClassifier(model), max_pixels)
     status = 0
     for path in paths:
         try:
             result = predictor.predict(Path(path).read_bytes())
-        except (OSError, ImageError):
-            print(json.dumps({"image": path, "error": "not a readable image file"}))
+        except (OSError, ImageError) as exc:
+            error = f"cannot read it ({exc.strerror})" if isinstance(exc, OSError) else str(exc)
+            print(json.dumps({"image": path, "error": error}), flush=True)
             status = 1
             continue
         print(json.dumps({"image": path, "faces": result["faces"]}))

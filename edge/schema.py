@@ -8,6 +8,8 @@ field with its check; ``build`` turns TOML-shaped data into those dataclasses, c
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
+import re
 import types
 import typing
 from collections.abc import Callable
@@ -41,6 +43,27 @@ def port(default: int) -> Any:
     return setting(default, lambda v: 1 <= v <= 65535, "must be a TCP port, 1..65535")
 
 
+def is_host(value: str) -> bool:
+    """An IP address (IPv4 or IPv6, without brackets) or a DNS host name."""
+    try:
+        ipaddress.ip_address(value)
+        return True
+    except ValueError:
+        return re.fullmatch(r"(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?)+",
+                            value) is not None
+
+
+def listen_host(default: str) -> Any:
+    """An address or name to listen on."""
+    return setting(default, is_host, "must be an IP address (127.0.0.1, ::1, 0.0.0.0, ::; no brackets) "
+                                     "or a host name")
+
+
+def host_names() -> Any:
+    """A list of host names or addresses, empty by default."""
+    return setting((), lambda v: all(map(is_host, v)), "must list host names or IP addresses")
+
+
 def topic_prefix(default: str) -> Any:
     """The start of MQTT topics: no wildcards, no trailing slash."""
     return setting(default, lambda v: bool(v) and not set(v) & set("+#") and not v.endswith("/"),
@@ -54,6 +77,12 @@ def positive(default: float, what: str = "number") -> Any:
 
 def coerce(value: Any, kind: type, key: str, from_text: bool) -> Any:
     """Check (TOML) or convert (environment, flags) one value to its field's type."""
+    if typing.get_origin(kind) is tuple:  # tuple[str, ...]: a TOML list, or comma-separated text
+        if from_text and isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        if isinstance(value, list) and all(isinstance(item, str) for item in value):
+            return tuple(value)
+        raise ConfigError(f"{key}: expected a list of strings, got {type(value).__name__} {value!r}")
     if from_text and isinstance(value, str):
         text = value.strip()
         if kind is bool:

@@ -11,10 +11,14 @@ import cv2
 import numpy as np
 import pytest
 from fer_edge.classifier import Expression
+from fer_edge.cli import main
+from fer_edge.config import load_config
+from fer_edge.errors import ImageTooLargeError
 from fer_edge.overlay import EMOTION_COLOURS, colour_for, draw_annotations
 from fer_edge.sources import Frame
-from fer_edge.tools.annotate import count_frames
+from fer_edge.tools.annotate import check_photo_source, count_frames
 from fer_edge.web.preview import PreviewFeed, TrackSnapshot
+from support.images import header_only_jpeg
 from support.media import astronaut_bgr, make_face_video
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -141,3 +145,26 @@ def test_annotate_of_a_photo_draws_its_faces_as_predict_finds_them(tmp_path: Pat
                               "--out", str(tmp_path / "out.mp4")], capture_output=True, text=True,
                              timeout=120, cwd=ROOT)
     assert refused.returncode == 1 and "is a photo: write it to an image file" in refused.stderr
+
+
+@pytest.mark.parametrize("source", ["{path}", "file:{path}"])
+def test_annotate_refuses_a_photo_over_the_pixel_cap_before_decoding_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], source: str) -> None:
+    bomb = tmp_path / "bomb.jpg"
+    bomb.write_bytes(header_only_jpeg(30000, 30000))
+    code = main(["annotate", "--source", source.format(path=bomb), "--out", str(tmp_path / "out.mp4")])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert ("fer-edge: error: a JPEG of 30000x30000 pixels (900.0 megapixels), over the limit of 40 "
+            "megapixels (images.max_pixels); nothing was decoded") in err
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_a_photo_under_the_cap_and_a_video_pass_the_photo_check(face_video: Path, tmp_path: Path) -> None:
+    photo = tmp_path / "astronaut.jpg"
+    cv2.imwrite(str(photo), astronaut_bgr())
+    check_photo_source(load_config(None, {"source.spec": str(photo)}, environ={}))
+    check_photo_source(load_config(None, {"source.spec": str(face_video)}, environ={}))
+    with pytest.raises(ImageTooLargeError):
+        check_photo_source(load_config(None, {"source.spec": str(photo), "images.max_pixels": 10_000},
+                                       environ={}))

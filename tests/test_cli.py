@@ -9,6 +9,7 @@ from pathlib import Path
 
 import cv2
 import pytest
+from support.images import flat_png, header_only_jpeg
 from support.media import astronaut_bgr
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,20 +61,33 @@ def test_camera_that_cannot_be_opened(tmp_path):
 
 
 @pytest.mark.slow
-def test_predict_finds_and_classifies_the_astronaut(tmp_path):
+def test_predict_reports_bad_and_huge_images_and_goes_on_to_the_next(tmp_path):
     photo = tmp_path / "astronaut.png"
     cv2.imwrite(str(photo), astronaut_bgr())
+    bomb = tmp_path / "bomb.jpg"
+    bomb.write_bytes(header_only_jpeg(30000, 30000))
+    flat = tmp_path / "flat.png"
+    flat.write_bytes(flat_png(8000, 8000))  # 64 megapixels in a few hundred kilobytes
     not_image = tmp_path / "notes.txt"
     not_image.write_text("hello")
-    result = fer_edge("predict", str(photo), str(not_image))
-    assert result.returncode == 1  # one of the two inputs was bad
-    first, second = (json.loads(line) for line in result.stdout.splitlines())
-    (face,) = first["faces"]
+    missing = tmp_path / "missing.jpg"
+    result = fer_edge("predict", str(bomb), str(flat), str(not_image), str(missing), str(photo))
+    assert result.returncode == 1  # some inputs were bad
+    assert "Traceback" not in result.stderr, result.stderr
+    *errors, last = (json.loads(line) for line in result.stdout.splitlines())
+    assert errors == [
+        {"image": str(bomb), "error": "a JPEG of 30000x30000 pixels (900.0 megapixels), over the limit of 40 "
+                                      "megapixels (images.max_pixels); nothing was decoded"},
+        {"image": str(flat), "error": "a PNG of 8000x8000 pixels (64.0 megapixels), over the limit of 40 "
+                                      "megapixels (images.max_pixels); nothing was decoded"},
+        {"image": str(not_image), "error": "not an image: send a JPEG, PNG, BMP, WebP, GIF or TIFF"},
+        {"image": str(missing), "error": "cannot read it (No such file or directory)"},
+    ]
+    (face,) = last["faces"]
     x, y, w, h = face["box"]
     assert abs(x - 177) < 15 and abs(y - 66) < 15 and 80 < w < 115
     assert abs(sum(face["scores"].values()) - 1) < 1e-3
     assert face["emotion"] == max(face["scores"], key=face["scores"].get)
-    assert second == {"image": str(not_image), "error": "not a readable image file"}
 
 
 @pytest.mark.slow

@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 import pytest
 from fer_edge.classifier import Expression, TFLiteExpressionClassifier
-from fer_edge.config import load_config
+from fer_edge.config import HttpConfig, load_config
 from fer_edge.errors import ConfigError, EdgeError
 from fer_edge.faces import HaarFaceDetector
 from fer_edge.overlay import EMOTION_COLOURS
@@ -38,6 +38,8 @@ from support.media import astronaut_bgr
 LABELS = {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
 ASTRONAUT_FACE = (177, 66, 95, 95)  # where Haar finds her face in the 512x512 photo
 MAX_UPLOAD = 1_000_000
+NOT_AN_IMAGE = "the upload is not an image: send a JPEG, PNG, BMP, WebP, GIF or TIFF"
+HOST_RULE = "must be an IP address (127.0.0.1, ::1, 0.0.0.0, ::; no brackets) or a host name"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -58,7 +60,8 @@ def state() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def server(predictor: FacePredictor, state: dict[str, Any]) -> Iterator[LocalHttpServer]:
     # port 0: the kernel picks a free one
-    server = LocalHttpServer(predictor, port=0, max_upload_bytes=MAX_UPLOAD, health=lambda: dict(state))
+    server = LocalHttpServer(predictor, HttpConfig(port=0, max_upload_bytes=MAX_UPLOAD),
+                             health=lambda: dict(state))
     yield server.start()
     server.stop()
 
@@ -129,11 +132,11 @@ def test_a_photo_without_a_face_is_an_empty_list(server: LocalHttpServer) -> Non
 
 @pytest.mark.parametrize("path, data, content_type, method, code, message", [
     ("predict", b"hello", "text/plain", None, 415, "unsupported Content-Type 'text/plain'"),
-    ("predict", b"\x89PNG but not really", "image/png", None, 422, "not an image OpenCV can decode"),
+    ("predict", b"\x89PNG but not really", "image/png", None, 422, NOT_AN_IMAGE),
     ("predict", multipart({"photo": ("a.png", b"x", "image/png")}), None, None, 400,
      "the form has no 'image' field"),
     ("predict", multipart({"image": ("a.txt", b"plain text", "text/plain")}), None, None, 422,
-     "not an image OpenCV can decode"),
+     NOT_AN_IMAGE),
     ("predict", b"--nope\r\n", "multipart/form-data; boundary=x", None, 400, "malformed multipart"),
     ("predict", b"", "image/png", None, 400, "the request body is empty"),
     ("predict", None, None, "GET", 405, "POST an image to /predict"),
@@ -188,7 +191,7 @@ def test_preview_is_404_when_disabled(server: LocalHttpServer) -> None:
 
 def test_preview_streams_annotated_jpeg_parts(predictor: FacePredictor) -> None:
     feed = PreviewFeed(max_fps=50)
-    server = LocalHttpServer(predictor, port=0, preview=feed).start()
+    server = LocalHttpServer(predictor, HttpConfig(port=0), preview=feed).start()
     happy = Expression("happy", 0.9, {"happy": 0.9, "neutral": 0.1})
     stop = threading.Event()
 
@@ -224,7 +227,12 @@ def test_preview_streams_annotated_jpeg_parts(predictor: FacePredictor) -> None:
     ({"http.preview": True}, "http.preview: the preview is served over HTTP; set http.enabled = true too"),
     ({"http.port": 0}, "http.port: 0 must be a TCP port, 1..65535"),
     ({"http.max_upload_bytes": 10}, "http.max_upload_bytes: 10 must be between 1024 and 100000000"),
-    ({"http.host": ""}, "http.host: '' must not be empty"),
+    ({"http.host": ""}, f"http.host: '' {HOST_RULE}"),
+    ({"http.host": "[::1]"}, f"http.host: '[::1]' {HOST_RULE}"),
+    ({"http.allowed_hosts": ["pi.local", "a b"]},
+     "http.allowed_hosts: ('pi.local', 'a b') must list host names or IP addresses"),
+    ({"http.threads": 1}, "http.threads: 1 must be between 2 and 16"),
+    ({"images.max_pixels": 100}, "images.max_pixels: 100 must be between 10000 and 1073741824"),
 ])
 def test_bad_http_settings_are_config_errors(overrides: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError) as error:

@@ -70,4 +70,6 @@ def test_haar_scans_a_still_at_full_resolution() -> None:
 
 def test_bytes_that_are_no_image_are_refused(yunet: FacePredictor) -> None:
     with pytest.raises(ImageError, match="not an image"):
+        yunet.predict(b"plain text, not an image")
+    with pytest.raises(ImageError, match="a GIF without a frame"):
         yunet.predict(b"GIF89a, but not really")

@@ -18,6 +18,7 @@ import cv2
 
 from ..daemon import build_pipeline, stop_on_signals
 from ..errors import EdgeError
+from ..imagefile import check_image_file, decode_image
 from ..overlay import draw_annotations
 
 if TYPE_CHECKING:
@@ -94,9 +95,18 @@ class AnnotatedVideoWriter:
             self._writer.release()
 
 
+def check_photo_source(config: Config) -> None:
+    """A photo given as the source is checked against images.max_pixels before anything decodes it."""
+    spec = config.source.spec.strip()
+    path = Path(spec[5:] if spec.lower().startswith("file:") else spec)
+    if path.is_file():
+        check_image_file(path, config.images.max_pixels)
+
+
 def annotate_video(config: Config, out: Path, stop: threading.Event | None = None) -> AnnotateSummary:
     """Run the daemon's detector, tracker and classifier over a source; write every frame annotated."""
     check_output(out)
+    check_photo_source(config)
     writer = AnnotatedVideoWriter(out, float(config.source.fps))
     pipeline = build_pipeline(config, on_tick=writer)
     started = time.monotonic()
@@ -123,9 +133,11 @@ def annotate_photo(config: Config, source: Path, out: Path) -> int:
     """Draw the faces of a photo, found as ``fer-edge predict`` finds them, into ``out``; the count."""
     from ..photos import FacePredictor
 
-    image = cv2.imread(str(source), cv2.IMREAD_COLOR)
-    if image is None:
-        raise EdgeError(f"{source} is not an image OpenCV can read (a JPEG, PNG, BMP, WebP or TIFF)")
+    try:
+        data = source.read_bytes()
+    except OSError as exc:
+        raise EdgeError(f"cannot read {source} ({exc.strerror})") from None
+    image = decode_image(data, config.images.max_pixels, cv2.IMREAD_COLOR)  # header checked first
     results = FacePredictor.from_config(config).classify(image)
     numbered = [(NumberedFace(i, face.box), expression) for i, (face, expression) in enumerate(results, 1)]
     drawn = draw_annotations(image, numbered)
@@ -149,12 +161,15 @@ def cmd_annotate(args: argparse.Namespace) -> int:
     from ..config import load_config
     from ..logs import configure_logging
 
-    source, out = Path(args.source), Path(args.out)
+    spec, out = args.source.strip(), Path(args.out)
+    source = Path(spec[5:] if spec.lower().startswith("file:") else spec)
     if source.suffix.lower() in PHOTO_SUFFIXES:
-        if out.suffix.lower() not in PHOTO_SUFFIXES:
-            raise EdgeError(f"{source} is a photo: write it to an image file (.jpg or .png), not {out}")
         config = load_config(args.config, {"model.path": args.model, "detector.type": args.detector})
         configure_logging(config.log_level)
+        if source.is_file():
+            check_image_file(source, config.images.max_pixels)  # a bomb is refused whatever the output
+        if out.suffix.lower() not in PHOTO_SUFFIXES:
+            raise EdgeError(f"{source} is a photo: write it to an image file (.jpg or .png), not {out}")
         print(f"{out}: {annotate_photo(config, source, out)} face boxes")
         return 0
     # Every frame of a file, once: an annotated copy, not a live view.

@@ -1,7 +1,7 @@
 """The preview stream's feed: the loop's newest frame and faces, drawn and JPEG-encoded for viewers.
 
 ``fer-edge run --preview`` updates a PreviewFeed from the loop's on_tick; each
-``/preview.mjpg`` viewer (edge.http) waits on it for frames newer than the last it sent.
+``/preview.mjpg`` viewer (fer_edge.web.app) waits on it for frames newer than the last it sent.
 """
 
 from __future__ import annotations
