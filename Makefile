@@ -3,13 +3,14 @@
 #   make test   the checks and the whole test suite (what CI runs)
 # and, once set up:
 #   make test-fast   the unit lane alone (no broker, TensorFlow, browser or subprocess), in seconds
+#   make test-pythons  the unit lane on the oldest and newest supported Pythons (pyenv's 3.10, 3.13)
 #   make check       ruff, mypy and the import-cycle check alone
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: demo test test-fast check mosquitto test-tools clean
+.PHONY: demo test test-fast test-pythons check mosquitto test-tools clean
 
 demo: $(VENV)/.installed mosquitto
 	$(BIN)/python scripts/demo.py
@@ -17,8 +18,24 @@ demo: $(VENV)/.installed mosquitto
 test: $(VENV)/.installed mosquitto test-tools check
 	$(BIN)/python -m pytest
 
+UNIT_LANE := not broker and not tensorflow and not browser and not slow
 test-fast: $(VENV)/.installed
-	$(BIN)/python -m pytest -m "not broker and not tensorflow and not browser and not slow"
+	$(BIN)/python -m pytest -m "$(UNIT_LANE)"
+
+# JetPack 6 ships 3.10; 3.13 is the newest with LiteRT wheels. One venv each (.venv-3.10, ...),
+# with the device package and the test tools (no TensorFlow: the unit lane does not need it).
+PYENV_ROOT ?= $(HOME)/.pyenv
+UNIT_PYTHONS ?= 3.10 3.13
+test-pythons:
+	@set -e; for v in $(UNIT_PYTHONS); do \
+	  py=$$(ls -d $(PYENV_ROOT)/versions/$$v.*/bin/python3 2>/dev/null | sort -V | tail -n 1); \
+	  [ -n "$$py" ] || { echo "no Python $$v under $(PYENV_ROOT)/versions: pyenv install $$v"; exit 1; }; \
+	  echo "== unit lane on $$($$py --version)"; \
+	  [ -x .venv-$$v/bin/python ] || $$py -m venv .venv-$$v; \
+	  .venv-$$v/bin/pip install --quiet --upgrade pip; \
+	  .venv-$$v/bin/pip install --quiet -e '.[test]'; \
+	  .venv-$$v/bin/python -m pytest -m "$(UNIT_LANE)"; \
+	done
 
 # mypy and pylint find packages by folder name: build/typecheck names edge/ and convert/ as they
 # install (fer_edge, fer_convert). pylint runs only its import-cycle check.
@@ -53,4 +70,4 @@ test-tools:
 		{ $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium systemd; }
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) .venv-3.* build *.egg-info .pytest_cache
