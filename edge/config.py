@@ -9,6 +9,7 @@ take the validated tables and trust them.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import socket
@@ -24,7 +25,21 @@ else:  # Jetson's JetPack 6 ships Python 3.10
     import tomli as tomllib
 
 from .errors import ConfigError
-from .schema import between, build, environment_overrides, nest, one_of, port, positive, setting, topic_prefix
+from .mqtt.checks import client_id_problem, password_file_warning, tls_file_problems, topic_problem
+from .schema import (
+    between,
+    build,
+    decode_toml,
+    environment_overrides,
+    nest,
+    one_of,
+    port,
+    positive,
+    setting,
+    topic_prefix,
+)
+
+log = logging.getLogger(__name__)
 
 ENV_PREFIX = "FER_EDGE_"
 PASSWORD_CREDENTIAL = "mqtt_password"  # name used with systemd's LoadCredential=
@@ -111,8 +126,12 @@ class MqttConfig:
     host: str = setting("localhost", bool, "must not be empty")
     port: int = port(1883)
     prefix: str = topic_prefix("fer-edge")
-    # empty: this machine's host name
+    # empty: this machine's host name. Must be unique per board: it names the topics.
     device_id: str = setting("", lambda v: not set(v) & set("+#/"), "must not contain +, # or /")
+    # empty: fer-edge-<device_id>-<8 hex digits of this board's /etc/machine-id>
+    client_id: str = setting("", lambda v: client_id_problem(v) is None,
+                             "must be UTF-8 of at most 65535 bytes without control characters")
+    protocol: str = one_of("5", "5", "3.1.1")  # 3.1.1 for brokers older than MQTT 5 (2019)
     qos: int = setting(1, lambda v: v in (0, 1, 2), "must be 0, 1 or 2")
     keepalive: int = between(30, 5, 3600, " seconds")
     # events kept while the broker is away; beyond, the oldest go
@@ -178,19 +197,33 @@ class Config:
         """The MQTT device id: configured, or the host name made topic-safe."""
         return self.mqtt.device_id or re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname())
 
+    def mqtt_password_file(self) -> Path | None:
+        """The password file in use: mqtt.password_file, or systemd's credential; None without one."""
+        if self.mqtt.password_file:
+            return Path(self.mqtt.password_file)
+        credentials = os.environ.get("CREDENTIALS_DIRECTORY")
+        if credentials and (Path(credentials) / PASSWORD_CREDENTIAL).is_file():
+            return Path(credentials) / PASSWORD_CREDENTIAL
+        return None
+
     def mqtt_password(self) -> str | None:
         """The broker password from mqtt.password_file or systemd's credentials directory."""
-        path = self.mqtt.password_file
-        credentials = os.environ.get("CREDENTIALS_DIRECTORY")
-        if not path and credentials and (Path(credentials) / PASSWORD_CREDENTIAL).is_file():
-            path = str(Path(credentials) / PASSWORD_CREDENTIAL)
-        if not path:
+        path = self.mqtt_password_file()
+        if path is None:
             return None
-        try:
-            return Path(path).read_text().strip()
-        except OSError as exc:
-            raise ConfigError(f"mqtt.password_file: cannot read {path} ({exc.strerror}); "
-                              "check the path and that the service user may read it") from None
+        if warning := password_file_warning(path):
+            log.warning("%s", warning)
+        return read_password(path)
+
+
+def read_password(path: Path) -> str:
+    """The password in ``path``, stripped; ConfigError when it cannot be read."""
+    try:
+        return path.read_text().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError(f"mqtt.password_file: cannot read {path} ({why}); "
+                          "check the path and that the service user may read it") from None
 
 
 def _cross_field_problems(config: Config) -> list[str]:
@@ -204,10 +237,30 @@ def _cross_field_problems(config: Config) -> list[str]:
         problems.append("mqtt.tls: ca_file, cert_file and tls_insecure only apply with tls = true")
     if config.http.preview and not config.http.enabled:
         problems.append("http.preview: the preview is served over HTTP; set http.enabled = true too")
+    missing = False
     for key in ("ca_file", "cert_file", "key_file", "password_file"):
         path = getattr(mqtt, key)
         if path and not Path(path).is_file():
             problems.append(f"mqtt.{key}: file {path} not found")
+            missing = True
+    if mqtt.tls and not missing:
+        problems += tls_file_problems(mqtt.ca_file, mqtt.cert_file, mqtt.key_file)
+    return problems + _topic_problems(config)
+
+
+def _topic_problems(config: Config) -> list[str]:
+    """Topics a broker would refuse, caught before the daemon runs and delivers nothing."""
+    mqtt, problems = config.mqtt, []
+    parts = [("mqtt.prefix", mqtt.prefix, True), ("mqtt.device_id", config.device_id, False)]
+    if config.homeassistant.enabled:
+        parts.append(("homeassistant.discovery_prefix", config.homeassistant.discovery_prefix, True))
+    for key, value, whole in parts:
+        if problem := topic_problem(value, whole=whole):
+            problems.append(f"{key}: {value[:60]!r}{'...' if len(value) > 60 else ''} {problem}")
+    if not problems:  # each part is fine: only the length of the whole can still fail
+        longest = f"{mqtt.prefix}/{config.device_id}/emotion"
+        if problem := topic_problem(longest):
+            problems.append(f"mqtt.prefix, mqtt.device_id: the topic {longest[:60]!r}... {problem}")
     return problems
 
 
@@ -218,7 +271,7 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     if path is not None:
         try:
             with open(path, "rb") as handle:
-                data = tomllib.load(handle)
+                data = tomllib.loads(decode_toml(handle.read(), path))
         except FileNotFoundError:
             raise ConfigError(f"config file {path} not found; copy config.example.toml there "
                               "or pass --config PATH") from None
