@@ -107,8 +107,9 @@ class ConnectionHealth:
             return Outcome(fatal=reasons.failed_verification(detail, ep))
         self.failed_attempts += 1
         first, longest = self.delays
+        so_far = f" ({self.failed_attempts} attempts so far)" if self.failed_attempts > 1 else ""
         self._warn("unreachable", f"cannot reach {ep.broker} ({error or 'connection failed'}); retrying "
-                                  f"every {first:g}-{longest:g} s ({self.failed_attempts} attempts so far)")
+                                  f"every {first:g}-{longest:g} s{so_far}")
         return Outcome()
 
     def closed(self, reason: str, from_server: bool, last_error: str | None) -> Outcome:

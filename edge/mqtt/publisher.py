@@ -153,10 +153,10 @@ class MqttPublisher:
             c.connect_async(s.host, s.port, keepalive=s.keepalive, properties=session)
         else:
             c.connect_async(s.host, s.port, keepalive=s.keepalive)
-        c.loop_start()
-        self._started = True
         log.info("publishing to MQTT broker %s:%d as %s (MQTT %s)", s.host, s.port, self.client_id,
                  s.protocol)
+        c.loop_start()
+        self._started = True
 
     def publish_event(self, event: dict[str, Any]) -> None:
         """Publish one expression event as compact JSON with the configured QoS."""
