@@ -143,8 +143,9 @@ class Daemon:
                 self.server.stop()
             pipeline.grabber.stop()
             self.publisher.stop(timeout=1.5)
-        log.info("stopped after %d frames, %s", pipeline.processed,
-                 delivery_summary(pipeline.events_sent, self.publisher))
+            # Also when an error ends the run: the error's own line comes last, from the CLI.
+            log.info("stopped after %d frames, %s", pipeline.processed,
+                     delivery_summary(pipeline.events_sent, self.publisher))
 
     def _on_tick(self, pipeline: Pipeline) -> None:
         """Every loop iteration: the systemd watchdog and status, /healthz, the preview."""

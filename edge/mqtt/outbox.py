@@ -56,6 +56,7 @@ class Outbox:
         self.dropped_on: collections.Counter[str] = collections.Counter()
         self.acked_on: collections.Counter[str] = collections.Counter()
         self.refused_on: collections.Counter[str] = collections.Counter()
+        self.offline_on: collections.Counter[str] = collections.Counter()  # QoS 0, sent with no connection
 
     @property
     def queued(self) -> int:
@@ -97,6 +98,21 @@ class Outbox:
     def acknowledged(self, message_id: int, refusal: str | None = None) -> None:
         """The broker acknowledged a message, or refused it for ``refusal`` (on the client's thread)."""
         self._acked.append((message_id, refusal))
+
+    def count_offline(self, topic: str) -> None:
+        """A QoS 0 message on ``topic`` found no connection: it never enters the outbox, only this count."""
+        with self._changed:
+            self.offline_on[topic] += 1
+
+    def delivery(self, events: str, stats: str, *, refused_elsewhere: int = 0,
+                 events_unsent: int = 0) -> Delivery:
+        """The counts, with ``events`` and ``stats`` naming the event and stats topics."""
+        with self._changed:
+            return Delivery(events_acked=self.acked_on[events],
+                            events_dropped=self.dropped_on[events] + self.offline_on[events],
+                            events_unsent=events_unsent,
+                            refused=sum(self.refused_on.values()) + refused_elsewhere,
+                            stats_dropped=self.offline_on[stats], queued=len(self._pending))
 
     def take_refusals(self) -> list[tuple[Outgoing, str]]:
         """The messages refused since the last call, with the broker's reason."""

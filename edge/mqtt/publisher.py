@@ -73,7 +73,6 @@ class MqttPublisher:
         self._drain_lock = threading.Lock()
         self._drain_wanted = self._connected = False
         self._fatal: BrokerError | None = None
-        self._events_offline = self._stats_offline = self._other_offline = 0  # QoS 0 with no connection
         self._direct: dict[int, str] = {}  # message id -> topic of what on_connect sent past the outbox
         self._refused_direct = 0
         self._refusals_logged: set[tuple[str, str]] = set()
@@ -104,7 +103,7 @@ class MqttPublisher:
     @property
     def dropped_messages(self) -> int:
         """Messages of every kind lost: the oldest, from a full queue, and QoS 0 ones sent while offline."""
-        return self._outbox.dropped + self._events_offline + self._stats_offline + self._other_offline
+        return self._outbox.dropped + sum(self._outbox.offline_on.values())
 
     @property
     def queued_messages(self) -> int:
@@ -114,12 +113,9 @@ class MqttPublisher:
     @property
     def delivery(self) -> Delivery:
         """Events acknowledged, dropped and unsent, messages refused, stats dropped, messages queued."""
-        box, events = self._outbox, self.emotion_topic
-        return Delivery(events_acked=box.acked_on[events],
-                        events_dropped=box.dropped_on[events] + self._events_offline,
-                        events_unsent=self._events_unsent,
-                        refused=sum(box.refused_on.values()) + self._refused_direct,
-                        stats_dropped=self._stats_offline, queued=box.queued)
+        return self._outbox.delivery(self.emotion_topic, self.stats_topic,
+                                     refused_elsewhere=self._refused_direct,
+                                     events_unsent=self._events_unsent)
 
     def start(self) -> None:
         """Configure the client and connect in the background; a down broker is not an error."""
@@ -128,9 +124,7 @@ class MqttPublisher:
         s, c = self._config, self._client
         mqtt5 = s.protocol == "5"
         if self._announce:
-            will = Properties(PacketTypes.WILLMESSAGE) if mqtt5 else None
-            if will is not None:
-                will.WillDelayInterval = WILL_DELAY_S
+            will = _properties(PacketTypes.WILLMESSAGE, WillDelayInterval=WILL_DELAY_S) if mqtt5 else None
             c.will_set(self.status_topic, OFFLINE, qos=1, retain=True, properties=will)
         if s.username:
             c.username_pw_set(s.username, self._password)
@@ -147,12 +141,9 @@ class MqttPublisher:
         c.reconnect_delay_set(first, longest)  # type: ignore[arg-type]  # paho annotates int, takes float
         c.max_inflight_messages_set(self._outbox.window + _CONTROL_SLOTS)
         c.max_queued_messages_set(self._outbox.window + _CONTROL_SLOTS)  # a backstop: see _MAX_INFLIGHT
-        if mqtt5:
-            session = Properties(PacketTypes.CONNECT)
-            session.SessionExpiryInterval = WILL_DELAY_S  # a will outlives its session on no broker
-            c.connect_async(s.host, s.port, keepalive=s.keepalive, properties=session)
-        else:
-            c.connect_async(s.host, s.port, keepalive=s.keepalive)
+        # A will outlives its session on no broker: the session lasts as long as the will waits.
+        session = _properties(PacketTypes.CONNECT, SessionExpiryInterval=WILL_DELAY_S) if mqtt5 else None
+        c.connect_async(s.host, s.port, keepalive=s.keepalive, properties=session)
         log.info("publishing to MQTT broker %s:%d as %s (MQTT %s)", s.host, s.port, self.client_id,
                  s.protocol)
         c.loop_start()
@@ -180,7 +171,7 @@ class MqttPublisher:
         data = payload.encode() if isinstance(payload, str) else bytes(payload)
         if qos == 0:
             if not self._connected or self._client.publish(topic, data, 0, retain).rc:  # rc 0: sent
-                self._count_offline(topic)  # only the caller's thread counts these
+                self._outbox.count_offline(topic)
             return
         full = self._outbox.put(Outgoing(topic, data, qos, retain))
         dropped = self._outbox.dropped
@@ -216,14 +207,6 @@ class MqttPublisher:
         self._health.stop()
         self._events_unsent = sum(m.topic == self.emotion_topic for m in self._outbox.unsettled())
         log.info("disconnected from MQTT broker %s:%d", self._config.host, self._config.port)
-
-    def _count_offline(self, topic: str) -> None:
-        if topic == self.emotion_topic:
-            self._events_offline += 1
-        elif topic == self.stats_topic:
-            self._stats_offline += 1
-        else:
-            self._other_offline += 1
 
     def _drain(self) -> None:
         # Runs on either thread. A busy drain is asked to go round again rather than
@@ -318,6 +301,14 @@ class MqttPublisher:
         self._health.stop()
         # Ends paho's reconnect loop: retrying cannot fix credentials or certificates.
         self._client.disconnect()
+
+
+def _properties(packet_type: int, **values: int) -> Properties:
+    """MQTT 5 properties of one packet type, e.g. ``WillDelayInterval=2``."""
+    properties = Properties(packet_type)
+    for name, value in values.items():
+        setattr(properties, name, value)
+    return properties
 
 
 def _call_safely(callback: Callable[..., None], *args: Any) -> None:
