@@ -189,11 +189,24 @@ def test_no_connack_is_named_before_the_keepalive_runs_out(caplog, monkeypatch):
     monkeypatch.setattr(health_module, "CONNACK_WARN_S", 0.05)
     checker, _ = make_health()
     checker.connecting()
+    checker.opened()
     wait_until(lambda: bool(caplog.records), what="the no-CONNACK warning")
     assert "accepted the TCP connection but has not answered CONNECT in 0.05 s" in caplog.messages[0]
     # ...and it is not reported again when paho's keepalive finally closes the socket
     assert checker.closed("Keep alive timeout", False, None) == Outcome()
     assert len(caplog.records) == 1
+
+
+def test_a_tls_handshake_nobody_answers_is_named_too(caplog, monkeypatch):
+    caplog.set_level(logging.WARNING)
+    monkeypatch.setattr(health_module, "CONNACK_WARN_S", 0.05)
+    checker, _ = make_health(TLS_ENDPOINT)
+    checker.connecting()  # no socket_open: paho is still in the TLS handshake
+    wait_until(lambda: bool(caplog.records), what="the warning")
+    assert "accepted the TCP connection but has not answered the TLS handshake in 0.05 s" \
+        in caplog.messages[0]
+    checker.connect_failed(TimeoutError("_ssl.c:980: The handshake operation timed out"))
+    assert "cannot reach MQTT broker broker.lan:8883" in caplog.messages[1]
 
 
 def test_a_connack_in_time_cancels_the_warning(caplog, monkeypatch):

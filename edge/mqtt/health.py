@@ -53,7 +53,7 @@ class ConnectionHealth:
         self._probe, self._clock = probe, clock
         self._lock = threading.Lock()
         self._attempt = 0
-        self._answered = self._accepted = False
+        self._opened = self._answered = self._accepted = False
         self._accepted_at = 0.0
         self._timer: threading.Timer | None = None
         self._short_sessions = self.clashes = 0
@@ -63,15 +63,20 @@ class ConnectionHealth:
         self.failed_attempts = 0
 
     def connecting(self) -> None:
-        """A socket is open (TCP, and TLS when asked): CONNECT is on its way."""
+        """An attempt starts: TCP, TLS when asked, CONNECT; a CONNACK is due within CONNACK_WARN_S."""
         with self._lock:
             self._attempt += 1
-            self._answered = self._accepted = False
+            self._opened = self._answered = self._accepted = False
             self._cancel_timer()
             wait = min(float(self.keepalive), CONNACK_WARN_S)
             self._timer = threading.Timer(wait, self._connack_overdue, (self._attempt, wait))
             self._timer.daemon = True
             self._timer.start()
+
+    def opened(self) -> None:
+        """The socket is open (TCP, and TLS when asked): CONNECT is on its way."""
+        with self._lock:
+            self._opened = True
 
     def accepted(self) -> None:
         """A CONNACK said yes."""
@@ -95,6 +100,7 @@ class ConnectionHealth:
     def connect_failed(self, error: BaseException | None) -> Outcome:
         """The TCP or TLS connect failed (paho's on_connect_fail; ``error`` is what it caught)."""
         ep = self.endpoint
+        self.stop()  # the timer: this attempt is over
         drop = ep.tls and isinstance(error, HANDSHAKE_DROPS)
         self._handshake_drops = self._handshake_drops + 1 if drop else 0
         if isinstance(error, ssl.SSLError) and not drop:
@@ -160,7 +166,8 @@ class ConnectionHealth:
         with self._lock:
             if attempt != self._attempt or self._answered:
                 return
-        self._warn("no-connack", reasons.no_connack(self.endpoint, waited, self.keepalive))
+            opened = self._opened
+        self._warn("no-connack", reasons.no_connack(self.endpoint, waited, self.keepalive, opened))
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:

@@ -87,6 +87,7 @@ class MqttPublisher:
         self._client.on_connect_fail = self._on_connect_fail
         self._client.on_disconnect = self._on_disconnect
         self._client.on_publish = self._on_publish
+        self._client.on_pre_connect = self._on_pre_connect
         self._client.on_socket_open = self._on_socket_open
         self._client.on_log = self._on_log
 
@@ -232,9 +233,12 @@ class MqttPublisher:
             self._refusals_logged.add((topic, reason))
             log.warning("%s", reasons.refused_publish(topic, reason, self._endpoint))
 
-    def _on_socket_open(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
+    def _on_pre_connect(self, client: mqtt.Client, userdata: Any) -> None:
         self._last_error = None
         self._health.connecting()
+
+    def _on_socket_open(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
+        self._health.opened()
 
     def _on_log(self, client: mqtt.Client, userdata: Any, level: int, buf: str) -> None:
         if level == mqtt.MQTT_LOG_ERR:

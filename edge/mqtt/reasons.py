@@ -147,11 +147,12 @@ def closed_before_connack(detail: str, ep: Endpoint) -> str:
             "mqtt.port and the broker's log (connection limits, listener settings); retrying")
 
 
-def no_connack(ep: Endpoint, waited: float, keepalive: int) -> str:
-    """The port accepts TCP but nothing answers CONNECT."""
-    return (f"{ep.broker} accepted the TCP connection but has not answered CONNECT in {waited:g} s: it is "
-            "not an MQTT listener (check mqtt.host and mqtt.port), or the broker is stuck; retrying every "
-            f"{keepalive} s (mqtt.keepalive)")
+def no_connack(ep: Endpoint, waited: float, keepalive: int, opened: bool = True) -> str:
+    """The port accepts TCP but nothing answers CONNECT (or, ``opened`` False, the TLS handshake)."""
+    what = "the TCP connection but has not answered CONNECT" if opened else \
+        "the TCP connection but has not answered the TLS handshake"
+    return (f"{ep.broker} accepted {what} in {waited:g} s: it is not an MQTT listener (check mqtt.host and "
+            f"mqtt.port), or the broker is stuck; retrying every {keepalive} s (mqtt.keepalive)")
 
 
 def speaks_tls(host: str, port: int, timeout: float = 3.0) -> bool:
