@@ -1,7 +1,7 @@
 """The ``fer-edge`` command: parse, dispatch, and turn errors into a message and an exit code.
 
-Each command's code is imported only when that command runs, so ``check-config``,
-``install-service`` and ``--help`` work without OpenCV or LiteRT loaded.
+Each command's code is imported only when that command runs, so ``install-service`` and
+``--help`` work without OpenCV or LiteRT loaded, and ``check-config`` loads LiteRT only to check the model.
 """
 
 from __future__ import annotations
@@ -55,12 +55,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    """Validate a config file; print OK or each error with its dotted key."""
+    """Check a config as a fleet's pre-flight: OK, or each problem ``run`` would stop on (exit 78)."""
     from .config import load_config
+    from .preflight import preflight
 
-    config = load_config(args.file)
-    if config.http.enabled:
-        config.http.check_listen()
+    for warning in preflight(load_config(args.file)):
+        print(f"fer-edge: warning: {warning}", file=sys.stderr)
     print(f"{args.file}: OK")
     return 0
 
@@ -131,7 +131,8 @@ def add_run(sub: argparse._SubParsersAction) -> None:
 
 def add_tools(sub: argparse._SubParsersAction) -> None:
     """The commands beside the daemon: check-config, predict, annotate, ha-discovery, services."""
-    check = sub.add_parser("check-config", help="validate a config file (exit 78 if invalid)")
+    check = sub.add_parser("check-config",
+                           help="check a config before rollout: exit 78 on anything `run` would refuse")
     check.add_argument("file", type=Path)
     check.set_defaults(func=cmd_check_config)
 

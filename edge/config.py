@@ -9,6 +9,7 @@ take the validated tables and trust them.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import socket
@@ -24,9 +25,11 @@ else:  # Jetson's JetPack 6 ships Python 3.10
     import tomli as tomllib
 
 from .errors import ConfigError
+from .mqtt.checks import client_id_problem, password_file_warning, tls_file_problems, topic_problem
 from .schema import (
     between,
     build,
+    decode_toml,
     environment_overrides,
     host_names,
     listen_host,
@@ -37,6 +40,8 @@ from .schema import (
     setting,
     topic_prefix,
 )
+
+log = logging.getLogger(__name__)
 
 ENV_PREFIX = "FER_EDGE_"
 PASSWORD_CREDENTIAL = "mqtt_password"  # name used with systemd's LoadCredential=
@@ -115,8 +120,12 @@ class MqttConfig:
     host: str = setting("localhost", bool, "must not be empty")
     port: int = port(1883)
     prefix: str = topic_prefix("fer-edge")
-    # empty: this machine's host name
+    # empty: this machine's host name. Must be unique per board: it names the topics.
     device_id: str = setting("", lambda v: not set(v) & set("+#/"), "must not contain +, # or /")
+    # empty: fer-edge-<device_id>-<8 hex digits of this board's /etc/machine-id>
+    client_id: str = setting("", lambda v: client_id_problem(v) is None,
+                             "must be UTF-8 of at most 65535 bytes without control characters")
+    protocol: str = one_of("5", "5", "3.1.1")  # 3.1.1 for brokers older than MQTT 5 (2019)
     qos: int = setting(1, lambda v: v in (0, 1, 2), "must be 0, 1 or 2")
     keepalive: int = between(30, 5, 3600, " seconds")
     # events kept while the broker is away; beyond, the oldest go
@@ -227,9 +236,38 @@ class Config:
         """The MQTT device id: configured, or the host name made topic-safe."""
         return self.mqtt.device_id or re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname())
 
+    def mqtt_password_file(self) -> Path | None:
+        """The password file in use: mqtt.password_file, or systemd's credential; None without one."""
+        if self.mqtt.password_file:
+            return Path(self.mqtt.password_file)
+        credentials = os.environ.get("CREDENTIALS_DIRECTORY")
+        if credentials and (Path(credentials) / PASSWORD_CREDENTIAL).is_file():
+            return Path(credentials) / PASSWORD_CREDENTIAL
+        return None
+
     def mqtt_password(self) -> str | None:
         """The broker password from mqtt.password_file or systemd's credentials directory."""
-        return read_secret("mqtt.password_file", self.mqtt.password_file, PASSWORD_CREDENTIAL)
+        path = self.mqtt_password_file()
+        if path is None:
+            return None
+        if warning := password_file_warning(path):
+            log.warning("%s", warning)
+        return read_password(path)
+
+
+def read_secret_file(key: str, path: Path) -> str:
+    """The secret in ``path`` (for the setting ``key``), stripped; ConfigError when it cannot be read."""
+    try:
+        return path.read_text().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError(f"{key}: cannot read {path} ({why}); "
+                          "check the path and that the service user may read it") from None
+
+
+def read_password(path: Path) -> str:
+    """The MQTT password in ``path``; ConfigError when it cannot be read."""
+    return read_secret_file("mqtt.password_file", path)
 
 
 def read_secret(key: str, path: str, credential: str) -> str | None:
@@ -237,13 +275,7 @@ def read_secret(key: str, path: str, credential: str) -> str | None:
     credentials = os.environ.get("CREDENTIALS_DIRECTORY")
     if not path and credentials and (Path(credentials) / credential).is_file():
         path = str(Path(credentials) / credential)
-    if not path:
-        return None
-    try:
-        return Path(path).read_text().strip()
-    except OSError as exc:
-        raise ConfigError(f"{key}: cannot read {path} ({exc.strerror}); "
-                          "check the path and that the service user may read it") from None
+    return read_secret_file(key, Path(path)) if path else None
 
 
 def _cross_field_problems(config: Config) -> list[str]:
@@ -259,10 +291,30 @@ def _cross_field_problems(config: Config) -> list[str]:
         problems.append("http.preview: the preview is served over HTTP; set http.enabled = true too")
     if config.http.token_file and not Path(config.http.token_file).is_file():
         problems.append(f"http.token_file: file {config.http.token_file} not found")
+    missing = False
     for key in ("ca_file", "cert_file", "key_file", "password_file"):
         path = getattr(mqtt, key)
         if path and not Path(path).is_file():
             problems.append(f"mqtt.{key}: file {path} not found")
+            missing = True
+    if mqtt.tls and not missing:
+        problems += tls_file_problems(mqtt.ca_file, mqtt.cert_file, mqtt.key_file)
+    return problems + _topic_problems(config)
+
+
+def _topic_problems(config: Config) -> list[str]:
+    """Topics a broker would refuse, caught before the daemon runs and delivers nothing."""
+    mqtt, problems = config.mqtt, []
+    parts = [("mqtt.prefix", mqtt.prefix, True), ("mqtt.device_id", config.device_id, False)]
+    if config.homeassistant.enabled:
+        parts.append(("homeassistant.discovery_prefix", config.homeassistant.discovery_prefix, True))
+    for key, value, whole in parts:
+        if problem := topic_problem(value, whole=whole):
+            problems.append(f"{key}: {value[:60]!r}{'...' if len(value) > 60 else ''} {problem}")
+    if not problems:  # each part is fine: only the length of the whole can still fail
+        longest = f"{mqtt.prefix}/{config.device_id}/emotion"
+        if problem := topic_problem(longest):
+            problems.append(f"mqtt.prefix, mqtt.device_id: the topic {longest[:60]!r}... {problem}")
     return problems
 
 
@@ -273,7 +325,7 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     if path is not None:
         try:
             with open(path, "rb") as handle:
-                data = tomllib.load(handle)
+                data = tomllib.loads(decode_toml(handle.read(), path))
         except FileNotFoundError:
             raise ConfigError(f"config file {path} not found; copy config.example.toml there "
                               "or pass --config PATH") from None

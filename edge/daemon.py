@@ -18,6 +18,7 @@ from .classifier import TFLiteExpressionClassifier
 from .config import Config
 from .events import EventPolicy
 from .faces import FaceDetector, build_detector
+from .mqtt.identity import shared_identity_warning
 from .notify import SystemdNotifier
 from .pipeline import EventSink, ExpressionClassifier, Pipeline
 from .sources import FrameGrabber, open_source
@@ -72,6 +73,13 @@ def build_publisher(config: Config, **options: Any) -> MqttPublisher:
     return MqttPublisher(config.mqtt, device_id=config.device_id, password=config.mqtt_password(), **options)
 
 
+def delivery_summary(events: int, publisher: MqttPublisher) -> str:
+    """'N events: A acknowledged, R refused, D dropped (queue full), U not delivered at stop'."""
+    d = publisher.delivery
+    return (f"{events} events: {d.events_acked} acknowledged, {d.refused} refused by the broker, "
+            f"{d.events_dropped} dropped (queue full or offline), {d.events_unsent} not delivered at stop")
+
+
 def stop_on_signals(what: str) -> threading.Event:
     """An event that SIGTERM and SIGINT set (logging ``what`` is stopping) instead of killing us."""
     stop = threading.Event()
@@ -91,6 +99,8 @@ class Daemon:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.notifier = SystemdNotifier.from_environment()
+        if warning := shared_identity_warning(config.mqtt.device_id, config.device_id):
+            log.warning("%s", warning)
         self.publisher = build_publisher(config)
         self.classifier = build_classifier(config)
         self.pipeline = build_pipeline(config, publisher=self.publisher, classifier=self.classifier,
@@ -134,7 +144,9 @@ class Daemon:
                 self.server.stop()
             pipeline.grabber.stop()
             self.publisher.stop(timeout=1.5)
-        log.info("stopped after %d frames, %d events", pipeline.processed, pipeline.events_sent)
+            # Also when an error ends the run: the error's own line comes last, from the CLI.
+            log.info("stopped after %d frames, %s", pipeline.processed,
+                     delivery_summary(pipeline.events_sent, self.publisher))
 
     def _on_tick(self, pipeline: Pipeline) -> None:
         """Every loop iteration: the systemd watchdog and status, /healthz, the preview."""

@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -23,6 +23,9 @@ from .faces import FaceDetector, crop_face
 from .sources import Frame, FrameGrabber, to_gray
 from .stats import RateMeter, StageTimes
 from .tracking import FaceTracker, Track
+
+if TYPE_CHECKING:
+    from .mqtt.outbox import Delivery
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +51,8 @@ class EventSink(Protocol):
         ...
 
     @property
-    def dropped_messages(self) -> int:
-        """Messages lost so far."""
+    def delivery(self) -> Delivery:
+        """Events acknowledged, dropped and unsent, messages refused, stats dropped, messages queued."""
         ...
 
     @property
@@ -155,10 +158,19 @@ class Pipeline:
             "emotion": dominant[1].label if dominant else None,
             "confidence": round(dominant[1].confidence, 4) if dominant else None,
             "events": self.events_sent,
-            "mqtt_connected": bool(self.publisher and self.publisher.connected),
-            "mqtt_dropped": self.publisher.dropped_messages if self.publisher else 0,
+            **self.mqtt_stats(),
             "stages": self.times.summary(),
         }
+
+    def mqtt_stats(self) -> dict[str, Any]:
+        """The stats fields about delivery: events lost apart from stats snapshots lost."""
+        if not self.publisher:
+            return {"mqtt_connected": False, "mqtt_queued": 0, "mqtt_acked": 0, "mqtt_dropped": 0,
+                    "mqtt_refused": 0, "mqtt_stats_dropped": 0}
+        delivery = self.publisher.delivery
+        return {"mqtt_connected": self.publisher.connected, "mqtt_queued": delivery.queued,
+                "mqtt_acked": delivery.events_acked, "mqtt_dropped": delivery.events_dropped,
+                "mqtt_refused": delivery.refused, "mqtt_stats_dropped": delivery.stats_dropped}
 
     def run(self, stop: threading.Event) -> None:
         """Process frames until ``stop`` is set, the source ends or max_frames is reached.

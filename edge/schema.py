@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import math
 import re
 import types
 import typing
 from collections.abc import Callable
 from dataclasses import field
+from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
 
 Check = Callable[[Any], bool]
+# No setting means anything beyond this (31 years of seconds, a billion frames), and a wait
+# longer than threading.TIMEOUT_MAX (about 9.2e9 s) raises OverflowError where it is used.
+MAX_MAGNITUDE = 1e9
 
 
 def setting(default: Any, check: Check | None = None, rule: str = "") -> Any:
@@ -92,14 +97,22 @@ def coerce(value: Any, kind: type, key: str, from_text: bool) -> Any:
                 return False
         else:
             try:
-                return kind(text)
+                return _in_range(kind(text), key)
             except ValueError:
                 pass
         raise ConfigError(f"{key}: {value!r} is not a valid {kind.__name__}")
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+        value = float(value)
     if type(value) is not kind:
         raise ConfigError(f"{key}: expected {kind.__name__}, got {type(value).__name__} {value!r}")
+    return _in_range(value, key)
+
+
+def _in_range(value: Any, key: str) -> Any:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and \
+            not (math.isfinite(value) and abs(value) <= MAX_MAGNITUDE):
+        raise ConfigError(f"{key}: {value!r} is out of range (numbers must be finite and within "
+                          f"±{MAX_MAGNITUDE:,.0f})")
     return value
 
 
@@ -132,6 +145,25 @@ def build(cls: type, data: dict[str, Any], prefix: str, from_text: set[str], pro
         if check is not None and not check(values[key]):
             problems.append(f"{dotted}: {values[key]!r} {fields[key].metadata['rule']}")
     return cls(**values)
+
+
+def decode_toml(raw: bytes, path: str | Path) -> str:
+    """The text of a config file, which TOML wants as UTF-8 without a byte-order mark."""
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raise ConfigError(f"config file {path} starts with a UTF-8 byte-order mark (as some Windows editors "
+                          f"save); TOML does not allow one: save it as UTF-8 without BOM, or remove it with "
+                          f"sed -i '1s/^\\xEF\\xBB\\xBF//' {path}")
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ConfigError(f"config file {path} is UTF-16 text; TOML must be UTF-8: save it as UTF-8, e.g. "
+                          f"iconv -f UTF-16 -t UTF-8")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at line "
+                          f"{line}, column {column}); TOML must be UTF-8: save it as UTF-8, e.g. "
+                          "iconv -f LATIN1 -t UTF-8") from None
 
 
 def nest(flat: dict[str, Any], into: dict[str, Any]) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from mqtt_helpers import MosquittoBroker, MqttCollector
+from support.tls import CryptographyMissing, make_tls_files
 
 BROKER_FIXTURES = frozenset({"mosquitto_factory"})  # every broker fixture builds on this one
 
@@ -60,3 +61,12 @@ def mqtt_collector() -> Iterator[Callable[..., MqttCollector]]:
     yield make
     for collector in collectors:
         collector.close()
+
+
+@pytest.fixture(scope="session")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A CA; a server certificate it signed for 127.0.0.1 and localhost; a client certificate; another CA."""
+    try:
+        return make_tls_files(tmp_path_factory.mktemp("tls"))
+    except CryptographyMissing as exc:
+        pytest.fail(str(exc), pytrace=False)

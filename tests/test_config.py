@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -73,6 +75,24 @@ def test_password_from_credentials_directory(tmp_path, monkeypatch):
     ('log_level = "loud"\n', "log_level: 'loud' must be debug"),
     ('source = 5\n', "source: expected a [source] table"),
     ("[mqtt\n", "is not valid TOML"),
+    # topics and ids a broker would refuse, found here instead of by a daemon that delivers nothing
+    ('[mqtt]\ndevice_id = "kitchen\\u0007"\n', "mqtt.device_id: 'kitchen\\x07' holds the control character"),
+    ('[mqtt]\nprefix = "$SYS/fer"\n', "mqtt.prefix: '$SYS/fer' starts with $, which brokers keep"),
+    ('[mqtt]\nprefix = "fer\\u0085edge"\n', "mqtt.prefix: 'fer\\x85edge' holds the control character U+0085"),
+    (f'[mqtt]\ndevice_id = "{"d" * 70_000}"\n', "mqtt.device_id: 'ddd"),
+    (f'[mqtt]\ndevice_id = "{"d" * 70_000}"\n', "'... is 70,000 bytes long; MQTT allows 65,535"),
+    # each part fits; the whole topic does not
+    (f'[mqtt]\ndevice_id = "{"d" * 65_530}"\n', "mqtt.prefix, mqtt.device_id: the topic 'fer-edge/ddd"),
+    (f'[mqtt]\ndevice_id = "{"d" * 65_530}"\n', "is 65,547 bytes long; MQTT allows 65,535"),
+    ('[mqtt]\nclient_id = "cam\\u0000"\n', "mqtt.client_id: 'cam\\x00' must be UTF-8"),
+    ('[mqtt]\nprotocol = "3"\n', "mqtt.protocol: '3' must be '5' or '3.1.1'"),
+    ('[homeassistant]\nenabled = true\ndiscovery_prefix = "$ha"\n',
+     "homeassistant.discovery_prefix: '$ha' starts with $"),
+    # infinite or absurd numbers
+    ('[publish]\nheartbeat = inf\n', "publish.heartbeat: inf is out of range (numbers must be finite"),
+    ('[publish]\nstats_interval = nan\n', "publish.stats_interval: nan is out of range"),
+    ('[source]\nopen_timeout = 1e300\n', "source.open_timeout: 1e+300 is out of range"),
+    ('[source]\nmax_frames = 9223372036854775807\n', "within ±1,000,000,000"),
 ])
 def test_rejected_config_names_the_key(tmp_path, text, message):
     with pytest.raises(ConfigError) as error:
@@ -100,3 +120,127 @@ def test_check_config_exit_codes(tmp_path, capsys):
     assert "mqtt.port" in err and "source.fps" in err and "Traceback" not in err
     assert main(["check-config", str(tmp_path / "missing.toml")]) == 78
     assert "not found" in capsys.readouterr().err
+
+
+def test_bad_environment_numbers_are_out_of_range_too():
+    with pytest.raises(ConfigError, match=r"publish.heartbeat: inf is out of range"):
+        load_config(None, environ={"FER_EDGE_PUBLISH__HEARTBEAT": "inf"})
+
+
+def test_device_id_must_be_valid_utf8_in_the_environment():
+    undecodable = b"cam\xff".decode("utf-8", "surrogateescape")  # how os.environ holds such bytes
+    with pytest.raises(ConfigError, match="mqtt.device_id: 'cam.udcff' is not valid UTF-8"):
+        load_config(None, environ={"FER_EDGE_MQTT__DEVICE_ID": undecodable})
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    (b"\xef\xbb\xbf[mqtt]\nhost = 'b'\n", "starts with a UTF-8 byte-order mark"),
+    ("[mqtt]\nhost = 'b'\n".encode("utf-16"), "is UTF-16 text; TOML must be UTF-8"),
+    (b"[mqtt]\nhost = 'k\xfcche'\n", "is not UTF-8 text (byte 0xfc at line 2, column 10)"),
+])
+def test_a_config_that_is_not_plain_utf8_exits_78_with_a_sentence(tmp_path, capsys, raw, message):
+    path = tmp_path / "config.toml"
+    path.write_bytes(raw)
+    assert main(["check-config", str(path)]) == 78
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_tls_files_that_do_not_load_or_match_are_config_errors(tmp_path, tls_files):
+    garbage = tmp_path / "ca.pem"
+    garbage.write_text("not a certificate\n")
+    with pytest.raises(ConfigError) as error:
+        load_config(write(tmp_path, f'[mqtt]\ntls = true\nca_file = "{garbage}"\n'
+                                    f'cert_file = "{tls_files["client_cert"]}"\n'
+                                    f'key_file = "{tls_files["key"]}"\n'), environ={})
+    ca_problem, pair_problem = error.value.problems
+    assert ca_problem.startswith(f"mqtt.ca_file: {garbage} does not load as PEM CA certificates")
+    assert pair_problem.startswith("mqtt.cert_file, mqtt.key_file:") and "key values mismatch" in pair_problem
+
+
+def test_matching_tls_files_load(tmp_path, tls_files):
+    config = load_config(write(tmp_path, f'[mqtt]\ntls = true\nca_file = "{tls_files["ca"]}"\n'
+                                         f'cert_file = "{tls_files["client_cert"]}"\n'
+                                         f'key_file = "{tls_files["client_key"]}"\n'), environ={})
+    assert config.mqtt.tls
+
+
+def test_client_id_and_protocol_defaults():
+    mqtt = load_config(None, environ={}).mqtt
+    assert (mqtt.client_id, mqtt.protocol) == ("", "5")
+
+
+# --- check-config: the fleet's pre-flight rejects what `run` would ---
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('[source]\nspec = "webcam-please"\n', "source.spec: unknown source 'webcam-please'"),
+    ('[source]\nspec = "gst:  "\n', "source.spec: source 'gst:  ' has an empty pipeline"),
+    ('[model]\npath = "/nonexistent/model.tflite"\n', "model.path: model file /nonexistent/model.tflite not"),
+    ('[model]\npath = "tests/data/float_input.tflite"\n', "expected one uint8[1, 48, 48, 1] input"),
+])
+def test_check_config_rejects_what_run_would(tmp_path, capsys, monkeypatch, text, message):
+    monkeypatch.chdir(EXAMPLE.parents[1])
+    assert main(["check-config", str(write(tmp_path, text))]) == 78
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_check_config_rejects_an_unreadable_password_file(tmp_path, capsys):
+    password = tmp_path / "password"
+    password.write_bytes(b"\xff\xfe secret")
+    path = write(tmp_path, f'[mqtt]\nusername = "cam"\npassword_file = "{password}"\n')
+    assert main(["check-config", str(path)]) == 78
+    assert f"mqtt.password_file: cannot read {password} (not UTF-8 text)" in capsys.readouterr().err
+
+
+def test_check_config_warns_about_a_password_file_others_can_read(tmp_path, capsys):
+    password = tmp_path / "password"
+    password.write_text("s3cret\n")
+    password.chmod(0o644)
+    path = write(tmp_path, f'[mqtt]\nusername = "cam"\npassword_file = "{password}"\ndevice_id = "cam1"\n')
+    assert main(["check-config", str(path)]) == 0
+    captured = capsys.readouterr()
+    assert f"warning: the MQTT password file {password} is readable by every user" in captured.err
+    assert f"chmod 600 {password}" in captured.err and "OK" in captured.out
+    password.chmod(0o640)  # group-readable, for the service's group: fine
+    assert main(["check-config", str(path)]) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_check_config_warns_when_the_device_id_is_a_stock_host_name(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("socket.gethostname", lambda: "raspberrypi")
+    assert main(["check-config", str(write(tmp_path, "[mqtt]\n"))]) == 0
+    assert "the host name 'raspberrypi' names this board's topics" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("spec", ["0", "/dev/video2", "picamera2", "picamera2:1", "csi", "CSI:1", "clip.mp4",
+                                  "file:/x", "gst:videotestsrc ! appsink", "rtsp://cam/1", "http://cam/x.mjpg",
+                                  "./clip", "webcam-please", "gst:", "csi:x", ""])
+def test_the_spec_check_agrees_with_open_source(spec):
+    from fer_edge.errors import SourceError
+    from fer_edge.preflight import source_spec_problem
+    from fer_edge.sources import open_source
+
+    try:
+        open_source(spec)
+        refused = None
+    except SourceError as exc:
+        refused = str(exc)
+    assert source_spec_problem(spec) == refused
+
+
+def test_the_spec_check_keeps_open_sources_words():
+    from fer_edge import preflight
+    from fer_edge.sources import opencv
+
+    assert (preflight.VIDEO_SUFFIXES, preflight.STREAM_SCHEMES, preflight.SPEC_HELP) == (
+        opencv.VIDEO_SUFFIXES, opencv.STREAM_SCHEMES, opencv.SPEC_HELP)
+
+
+@pytest.mark.slow
+def test_check_config_loads_neither_opencv_nor_paho():
+    code = ("import sys\nfrom fer_edge.cli import main\nrc = main(['check-config', sys.argv[1]])\n"
+            "sys.exit(rc or 3 * ('cv2' in sys.modules) or 4 * ('paho' in sys.modules))\n")
+    result = subprocess.run([sys.executable, "-c", code, str(EXAMPLE)], capture_output=True, text=True,
+                            timeout=60, cwd=EXAMPLE.parents[1])
+    assert result.returncode == 0, result.stderr

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import re
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -14,49 +11,11 @@ from pathlib import Path
 import pytest
 from mqtt_helpers import topic_is
 from support.broker import free_port
+from support.daemon import DaemonProcess as Daemon
 from support.media import make_face_video
-
-ROOT = Path(__file__).resolve().parents[1]
 
 pytestmark = [pytest.mark.slow]
 
-
-
-class Daemon:
-    """``python -m fer_edge run`` in the background, its log lines collected as they come."""
-
-    def __init__(self, broker, *args: str, env: dict[str, str] | None = None):
-        command = [sys.executable, "-m", "fer_edge", "run", "--mqtt-host", broker.host,
-                   "--mqtt-port", str(broker.port), "--device-id", "test", *args]
-        self.process = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True,
-                                        env={**os.environ, **(env or {})})
-        self.lines: list[str] = []
-        self._changed = threading.Condition()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        for line in self.process.stderr:
-            with self._changed:
-                self.lines.append(line)
-                self._changed.notify_all()
-
-    @property
-    def log(self) -> str:
-        with self._changed:
-            return "".join(self.lines)
-
-    def wait_for_log(self, text: str, timeout: float = 30) -> None:
-        with self._changed:
-            if not self._changed.wait_for(lambda: text in "".join(self.lines), timeout):
-                raise AssertionError(f"daemon never logged {text!r}; log:\n{''.join(self.lines)}")
-
-    def wait(self, timeout: float = 60) -> int:
-        return self.process.wait(timeout)
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
 
 
 @pytest.fixture
@@ -135,6 +94,8 @@ def test_broker_restart_mid_run_loses_no_event(mosquitto_factory, mqtt_collector
     collector.wait_for(topic_is("fer-edge/test/status", "offline"), timeout=60)
     assert daemon.wait() == 0, daemon.log
     assert len(events_received(collector)) == events_sent(daemon) > 30
+    summary = daemon.summary()  # the closing line: every event acknowledged, none lost
+    assert summary["acknowledged"] == summary["events"] and summary["dropped"] == summary["unsent"] == 0
     # "online" is published again on the reconnect, not only retained from the first connect
     assert len([m for m in collector.matching(topic_is("fer-edge/test/status", "online"))
                 if not m.retain]) >= 2
@@ -150,6 +111,38 @@ def test_refused_credentials_exit_with_a_clear_message(mosquitto_factory, daemon
     assert daemon.wait(timeout=30) == 1
     assert "refused the credentials for user 'camera'" in daemon.log
     assert "Traceback" not in daemon.log
+
+
+def test_sigterm_while_the_broker_is_away_counts_the_events_left_behind(mosquitto_factory, daemons, clip):
+    broker = mosquitto_factory(start=False)
+    daemon = daemons(broker, "--source", str(clip), "--realtime", "--publish", "every",
+                     env={"FER_EDGE_SOURCE__LOOP": "true"})
+    daemon.wait_for_log("cannot reach MQTT broker")
+    daemon.wait_for_log("fer-edge test: source")
+    time.sleep(2)  # two seconds of events queue up: the scenario's length, not a condition
+    daemon.process.send_signal(signal.SIGTERM)
+    assert daemon.wait(timeout=10) == 0, daemon.log
+    summary = daemon.summary()
+    assert summary["events"] > 0 and summary["acknowledged"] == 0
+    assert summary["unsent"] == summary["events"], daemon.log  # every one of them, counted in the log
+    assert daemon.log.count("cannot reach MQTT broker") == 1  # a bounded rate: not once per retry
+
+
+def test_a_broker_requiring_a_client_certificate_exits_1_with_one_line(mosquitto_factory, daemons, clip,
+                                                                         tmp_path, tls_files):
+    broker = mosquitto_factory(f"certfile {tls_files['cert']}", f"keyfile {tls_files['key']}",
+                               f"cafile {tls_files['ca']}", "require_certificate true")
+    config = tmp_path / "config.toml"
+    config.write_text(f'[mqtt]\ntls = true\nca_file = "{tls_files["ca"]}"\n')
+    started = time.monotonic()
+    daemon = daemons(broker, "--config", str(config), "--source", str(clip),
+                     env={"FER_EDGE_SOURCE__LOOP": "true"})
+    assert daemon.wait(timeout=30) == 1, daemon.log
+    took = time.monotonic() - started
+    lines = [line for line in daemon.lines if "client certificate" in line]
+    assert len(lines) == 1 and lines[0].startswith("fer-edge: error: TLS handshake with broker"), daemon.log
+    assert "set mqtt.cert_file and mqtt.key_file" in lines[0] and "Traceback" not in daemon.log
+    print(f"MEASURED daemon_require_certificate: exit=1, seconds_from_start_to_exit={took:.1f}")
 
 
 def test_right_credentials_from_the_credentials_directory(mosquitto_factory, mqtt_collector,

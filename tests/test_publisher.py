@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import itertools
+import re
 import subprocess
 import sys
 import time
@@ -92,8 +91,8 @@ class FakeClient:
         flags = mqtt.ConnectFlags(session_present=False)
         self.on_connect(self, None, flags, ReasonCode(PacketTypes.CONNACK, reason), None)
 
-    def ack(self, mid: int) -> None:
-        self.on_publish(self, None, mid, ReasonCode(PacketTypes.PUBACK, "Success"), None)
+    def ack(self, mid: int, reason: str = "Success") -> None:
+        self.on_publish(self, None, mid, ReasonCode(PacketTypes.PUBACK, reason), None)
 
 
 def fake_publisher(**overrides: Any) -> tuple[MqttPublisher, FakeClient]:
@@ -142,6 +141,49 @@ def test_qos0_stats_are_dropped_while_disconnected():
     assert (pub.dropped_messages, pub.queued_messages, client.published) == (1, 0, [])
 
 
+def test_events_lost_are_counted_apart_from_stats_lost():
+    pub, client = fake_publisher(queue_size=2)
+    pub.publish_stats({"fps": 1.0})
+    for i in range(5):
+        pub.publish_event({"n": i})
+    pub.publish("fer-edge/other", "x", qos=1)  # drops one more event: the oldest in the queue
+    delivery = pub.delivery
+    assert (delivery.events_dropped, delivery.stats_dropped, delivery.queued) == (4, 1, 2)
+    assert pub.dropped_messages == 5  # every kind together, as before
+
+
+def test_acknowledged_and_refused_events_are_counted_and_a_refusal_logged_once(caplog):
+    caplog.set_level("WARNING")
+    pub, client = fake_publisher()
+    client.connect()
+    client.ack(client.mids[0], "Not authorized")  # the "online"
+    for i in range(4):
+        pub.publish_event({"n": i})
+    for mid, reason in zip(client.mids[1:], ["Success", "Not authorized", "Not authorized", "Success"],
+                           strict=True):
+        client.ack(mid, reason)
+    delivery = pub.delivery
+    assert (delivery.events_acked, delivery.refused) == (2, 3)
+    lines = [m for m in caplog.messages if "refused a message" in m]
+    assert len(lines) == 2  # once for the status topic, once for the events
+    assert f"refused a message on {pub.emotion_topic} (Not authorized); its access list (ACL)" in lines[1]
+
+
+def test_events_still_waiting_at_stop_are_counted():
+    pub, client = fake_publisher()
+    for i in range(3):
+        pub.publish_event({"n": i})
+    pub.stop(timeout=0.1)
+    assert (pub.delivery.events_unsent, pub.delivery.events_acked) == (3, 0)
+
+
+@pytest.mark.parametrize("topic", ["fer-edge/a\x07b/x", "$SYS/fer-edge", "t/" + "x" * 70_000])
+def test_publish_refuses_topics_a_broker_would_refuse(topic):
+    pub, _ = fake_publisher()
+    with pytest.raises(ValueError, match="cannot publish to MQTT topic"):
+        pub.publish(topic, "x")
+
+
 def test_payload_is_compact_json_and_numpy_values_serialise():
     pub, client = fake_publisher()
     client.connect()
@@ -180,7 +222,10 @@ def test_topics_follow_the_contract():
     pub = MqttPublisher(MqttConfig(prefix="home"), device_id="pi4")
     assert (pub.status_topic, pub.emotion_topic, pub.stats_topic) == (
         "home/pi4/status", "home/pi4/emotion", "home/pi4/stats")
-    assert MqttPublisher(MqttConfig(), device_id="pi4").client_id == "fer-edge-pi4"
+    # Issue #15 changed the default client id from "fer-edge-pi4", which every board named pi4
+    # shared, to one with 8 hex digits of this board's machine id.
+    assert re.fullmatch(r"fer-edge-pi4-[0-9a-f]{8}", MqttPublisher(MqttConfig(), device_id="pi4").client_id)
+    assert MqttPublisher(MqttConfig(client_id="cam-7"), device_id="pi4").client_id == "cam-7"
 
 
 # --- integration tests against a real mosquitto ---
@@ -337,44 +382,6 @@ def test_stop_is_bounded_when_the_broker_stops_answering(mosquitto, publisher):
 
 
 # --- TLS ---
-
-@pytest.fixture(scope="module")
-def tls_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A CA, and a server certificate it signed for 127.0.0.1 and localhost."""
-    try:
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.asymmetric import ec
-        from cryptography.x509.oid import NameOID
-    except ImportError:
-        pytest.fail("the TLS tests need cryptography: pip install -e '.[test]'", pytrace=False)
-
-    folder = tmp_path_factory.mktemp("tls")
-    now = datetime.datetime.now(datetime.timezone.utc)
-
-    def certificate(name: str, key: Any, issuer: x509.Name, issuer_key: Any, ca: bool) -> x509.Certificate:
-        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-        builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer)
-                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
-                   .not_valid_before(now - datetime.timedelta(minutes=5))
-                   .not_valid_after(now + datetime.timedelta(days=1))
-                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
-        if not ca:
-            names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
-        return builder.sign(issuer_key, hashes.SHA256())
-
-    ca_key, server_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fer-edge test CA")])
-    files = {"ca": folder / "ca.crt", "cert": folder / "server.crt", "key": folder / "server.key"}
-    files["ca"].write_bytes(certificate("fer-edge test CA", ca_key, ca_name, ca_key, True)
-                            .public_bytes(serialization.Encoding.PEM))
-    files["cert"].write_bytes(certificate("127.0.0.1", server_key, ca_name, ca_key, False)
-                              .public_bytes(serialization.Encoding.PEM))
-    files["key"].write_bytes(server_key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    return files
-
 
 @pytest.fixture
 def tls_broker(mosquitto_factory, tls_files) -> MosquittoBroker:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import NamedTuple
 
 
@@ -23,6 +24,18 @@ class Outgoing(NamedTuple):
     retain: bool
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """What became of the publisher's messages so far: the stats fields and the closing log line."""
+
+    events_acked: int = 0  # events the broker acknowledged (QoS 1 and 2)
+    events_dropped: int = 0  # events lost to a full queue, or sent at QoS 0 with no connection
+    events_unsent: int = 0  # events still queued or unacknowledged when the publisher stopped
+    refused: int = 0  # messages of any kind the broker refused (MQTT 5 PUBACK reason codes)
+    stats_dropped: int = 0  # stats snapshots that found no connection (QoS 0: never queued)
+    queued: int = 0  # messages waiting for the broker now
+
+
 class Outbox:
     """Thread-safe: ``put`` runs on the loop's thread, acknowledgements arrive on paho's."""
 
@@ -32,12 +45,18 @@ class Outbox:
         self.capacity, self.window = capacity, window
         self._changed = threading.Condition()
         self._pending: collections.deque[Outgoing] = collections.deque()
-        self._unacked: set[int] = set()
-        # Acknowledgements are recorded apart and folded in later: an ack can arrive before
-        # the client call that hands us its message id has returned.
-        self._acked: collections.deque[int] = collections.deque()
+        self._unacked: dict[int, Outgoing | None] = {}
+        # Acknowledgements (and refusals, with their reason) are recorded apart and folded in
+        # later: an ack can arrive before the client call that hands us its message id has returned.
+        self._acked: collections.deque[tuple[int, str | None]] = collections.deque()
+        self._refusals: list[tuple[Outgoing, str]] = []
         self._resending = False
         self.dropped = 0  # messages dropped because the outbox was full
+        # Per topic, so the publisher can tell events from status and discovery messages.
+        self.dropped_on: collections.Counter[str] = collections.Counter()
+        self.acked_on: collections.Counter[str] = collections.Counter()
+        self.refused_on: collections.Counter[str] = collections.Counter()
+        self.offline_on: collections.Counter[str] = collections.Counter()  # QoS 0, sent with no connection
 
     @property
     def queued(self) -> int:
@@ -49,7 +68,7 @@ class Outbox:
         with self._changed:
             full = len(self._pending) >= self.capacity
             if full:
-                self._pending.popleft()
+                self.dropped_on[self._pending.popleft().topic] += 1
                 self.dropped += 1
             self._pending.append(message)
         return full
@@ -58,8 +77,7 @@ class Outbox:
         """The next message to hand to the client, or None while ``can_send`` is False, nothing
         waits, the window is full, or the client is still re-sending after a reconnect."""
         with self._changed:
-            while self._acked:
-                self._unacked.discard(self._acked.popleft())
+            self._fold()
             # After a reconnect the client first re-sends what was unacknowledged; keep the order.
             self._resending = self._resending and bool(self._unacked)
             if self._resending or not can_send or not self._pending or len(self._unacked) >= self.window:
@@ -67,19 +85,60 @@ class Outbox:
                 return None
             return self._pending.popleft()
 
-    def handed(self, message_id: int) -> None:
-        """The client took a message (it re-sends it itself until acknowledged)."""
+    def handed(self, message_id: int, message: Outgoing | None = None) -> None:
+        """The client took ``message`` (it re-sends it itself until acknowledged)."""
         with self._changed:
-            self._unacked.add(message_id)
+            self._unacked[message_id] = message
 
     def put_back(self, message: Outgoing) -> None:
         """The client refused a message for now (its own queue is full): first in line again."""
         with self._changed:
             self._pending.appendleft(message)
 
-    def acknowledged(self, message_id: int) -> None:
-        """The broker acknowledged a message (called on the client's network thread)."""
-        self._acked.append(message_id)
+    def acknowledged(self, message_id: int, refusal: str | None = None) -> None:
+        """The broker acknowledged a message, or refused it for ``refusal`` (on the client's thread)."""
+        self._acked.append((message_id, refusal))
+
+    def count_offline(self, topic: str) -> None:
+        """A QoS 0 message on ``topic`` found no connection: it never enters the outbox, only this count."""
+        with self._changed:
+            self.offline_on[topic] += 1
+
+    def delivery(self, events: str, stats: str, *, refused_elsewhere: int = 0,
+                 events_unsent: int = 0) -> Delivery:
+        """The counts, with ``events`` and ``stats`` naming the event and stats topics."""
+        with self._changed:
+            return Delivery(events_acked=self.acked_on[events],
+                            events_dropped=self.dropped_on[events] + self.offline_on[events],
+                            events_unsent=events_unsent,
+                            refused=sum(self.refused_on.values()) + refused_elsewhere,
+                            stats_dropped=self.offline_on[stats], queued=len(self._pending))
+
+    def take_refusals(self) -> list[tuple[Outgoing, str]]:
+        """The messages refused since the last call, with the broker's reason."""
+        with self._changed:
+            refusals, self._refusals = self._refusals, []
+            return refusals
+
+    def unsettled(self) -> list[Outgoing]:
+        """Every message not yet acknowledged: waiting here, or handed to the client (when known)."""
+        with self._changed:
+            self._fold()
+            handed = [m for m in self._unacked.values() if m is not None]
+            return handed + list(self._pending)
+
+    def _fold(self) -> None:
+        # With self._changed held: settle the acknowledgements recorded since the last fold.
+        while self._acked:
+            message_id, refusal = self._acked.popleft()
+            message = self._unacked.pop(message_id, None)
+            if message is None:
+                continue  # QoS 0, or handed without saying which message
+            if refusal is None:
+                self.acked_on[message.topic] += 1
+            else:
+                self.refused_on[message.topic] += 1
+                self._refusals.append((message, refusal))
 
     def reconnected(self) -> None:
         """The client is about to re-send its unacknowledged messages; hold new ones back."""

@@ -1,11 +1,15 @@
-"""MQTT output: retained availability, expression events and stats over paho-mqtt 2."""
+"""MQTT output: retained availability, expression events and stats over paho-mqtt 2.
+
+The paho adapter. The outbox (outbox.py) holds what waits for the broker; ConnectionHealth
+(health.py) turns paho's connection callbacks into one clear line per cause and decides what
+no retry can fix; reasons.py words it.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import operator
-import ssl
 import sys
 import threading
 from collections.abc import Callable
@@ -13,26 +17,31 @@ from typing import Any, Final
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from ..config import MqttConfig
 from ..errors import BrokerError, ConfigError
-from .outbox import Outbox, Outgoing
+from . import reasons
+from .checks import topic_problem
+from .health import ConnectionHealth, Outcome
+from .identity import client_id_for
+from .outbox import Delivery, Outbox, Outgoing
+from .reasons import Endpoint
 
 log = logging.getLogger(__name__)
 
 ONLINE, OFFLINE = "online", "offline"
+PROTOCOLS = {"5": mqtt.MQTTv5, "3.1.1": mqtt.MQTTv311}
 # Messages handed to paho and not yet acknowledged; the rest wait in the outbox, the only
 # place the oldest can be dropped: paho's own queue refuses the newest instead.
 _MAX_INFLIGHT = 20
 _CONTROL_SLOTS = 4  # room in paho's queue for the "online" sent straight from on_connect
-# CONNACK refusals that no retry can fix.
-_CREDENTIAL_REFUSALS = frozenset({"Bad user name or password", "Not authorized", "Bad authentication method"})
-# The peer hung up mid-handshake: once is a broker restarting, every time is a port
-# that does not speak TLS (mosquitto resets a ClientHello on a plain listener).
-_HANDSHAKE_DROPS = (ConnectionResetError, ConnectionAbortedError, BrokenPipeError,
-                    ssl.SSLEOFError, ssl.SSLZeroReturnError)
-_MAX_HANDSHAKE_DROPS = 3
+# MQTT 5: the broker holds our last will this long after a connection ends. A client that comes
+# back sooner (a restart; or, with the same client id, the other board of a clash) cancels it,
+# so the status does not flap "offline" on every takeover; a dead daemon's "offline" is this late.
+WILL_DELAY_S = 2
 
 
 class MqttPublisher:
@@ -42,12 +51,12 @@ class MqttPublisher:
                  client_id: str | None = None, announce: bool = True,
                  reconnect_delays: tuple[float, float] = (1.0, 30.0),
                  client: mqtt.Client | None = None) -> None:
-        """``config`` is a validated [mqtt] table; ``announce`` False sends no status topic and no
-        last will (one-shot tools beside the daemon); ``reconnect_delays`` are the backoff's
-        first and longest wait, in seconds."""
+        """``config`` is a validated [mqtt] table; ``client_id`` overrides ``mqtt.client_id`` and
+        the per-board default; ``announce`` False sends no status topic and no last will (one-shot
+        tools beside the daemon); ``reconnect_delays`` are the backoff's first and longest wait, in s."""
         self._config = config
         self.device_id = device_id
-        self.client_id: Final = client_id or f"fer-edge-{device_id}"
+        self.client_id: Final = client_id or client_id_for(config.client_id, device_id)
         self._password = password
         self._announce = announce
         self._reconnect_delays = reconnect_delays
@@ -56,21 +65,31 @@ class MqttPublisher:
         self.status_topic: Final = f"{base}/status"  # retained "online"/"offline"
         self.emotion_topic: Final = f"{base}/emotion"  # JSON expression events
         self.stats_topic: Final = f"{base}/stats"  # JSON stats
+        self._checked_topics = {self.status_topic, self.emotion_topic, self.stats_topic}
+        self._endpoint = Endpoint(config.host, config.port, self.client_id, config.protocol,
+                                  config.username, config.tls, config.cert_file)
+        self._health = ConnectionHealth(self._endpoint, reconnect_delays, config.keepalive)
         self._outbox = Outbox(config.queue_size, window=max(1, min(_MAX_INFLIGHT, config.queue_size)))
         self._drain_lock = threading.Lock()
         self._drain_wanted = self._connected = False
         self._fatal: BrokerError | None = None
-        self._dropped_offline = 0  # QoS 0 messages that found no connection
-        self._failed_attempts = self._handshake_drops = 0  # touched by paho's thread only
+        self._direct: dict[int, str] = {}  # message id -> topic of what on_connect sent past the outbox
+        self._refused_direct = 0
+        self._refusals_logged: set[tuple[str, str]] = set()
+        self._events_unsent = 0
+        self._last_error: str | None = None  # paho's last error line ("failed to receive on socket: ...")
         self._started = self._stopped = False
         self._subscriptions: dict[str, int] = {}  # topic filter -> QoS, renewed on every connect
         self._connect_callbacks: list[Callable[[], None]] = []
         self._client = client or mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv311)
+            CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=PROTOCOLS[config.protocol])
         self._client.on_connect = self._on_connect
         self._client.on_connect_fail = self._on_connect_fail
         self._client.on_disconnect = self._on_disconnect
         self._client.on_publish = self._on_publish
+        self._client.on_pre_connect = self._on_pre_connect
+        self._client.on_socket_open = self._on_socket_open
+        self._client.on_log = self._on_log
 
     @property
     def connected(self) -> bool:
@@ -84,40 +103,52 @@ class MqttPublisher:
 
     @property
     def dropped_messages(self) -> int:
-        """Messages lost: the oldest, from a full queue, and QoS 0 ones sent while offline."""
-        return self._outbox.dropped + self._dropped_offline
+        """Messages of every kind lost: the oldest, from a full queue, and QoS 0 ones sent while offline."""
+        return self._outbox.dropped + sum(self._outbox.offline_on.values())
 
     @property
     def queued_messages(self) -> int:
         """Messages waiting for the broker or for room in the in-flight window."""
         return self._outbox.queued
 
+    @property
+    def delivery(self) -> Delivery:
+        """Events acknowledged, dropped and unsent, messages refused, stats dropped, messages queued."""
+        return self._outbox.delivery(self.emotion_topic, self.stats_topic,
+                                     refused_elsewhere=self._refused_direct,
+                                     events_unsent=self._events_unsent)
+
     def start(self) -> None:
         """Configure the client and connect in the background; a down broker is not an error."""
         if self._started:
             return
         s, c = self._config, self._client
+        mqtt5 = s.protocol == "5"
         if self._announce:
-            c.will_set(self.status_topic, OFFLINE, qos=1, retain=True)
+            will = _properties(PacketTypes.WILLMESSAGE, WillDelayInterval=WILL_DELAY_S) if mqtt5 else None
+            c.will_set(self.status_topic, OFFLINE, qos=1, retain=True, properties=will)
         if s.username:
             c.username_pw_set(s.username, self._password)
         if s.tls:
             try:
                 c.tls_set(ca_certs=s.ca_file or None, certfile=s.cert_file or None,
                           keyfile=s.key_file or None)
-            except (OSError, ValueError) as err:  # ssl.SSLError is an OSError
+            except (OSError, ValueError) as err:  # ssl.SSLError is an OSError; load_config checks these first
                 files = f"ca_file={s.ca_file!r}, cert_file={s.cert_file!r}, key_file={s.key_file!r}"
                 raise ConfigError(f"mqtt: cannot load the TLS files ({files}): {err}") from err
             if s.tls_insecure:
-                c.tls_insecure_set(True)
+                c.tls_insecure_set(True)  # the broker's certificate is still checked against the CA
         first, longest = self._reconnect_delays
         c.reconnect_delay_set(first, longest)  # type: ignore[arg-type]  # paho annotates int, takes float
         c.max_inflight_messages_set(self._outbox.window + _CONTROL_SLOTS)
         c.max_queued_messages_set(self._outbox.window + _CONTROL_SLOTS)  # a backstop: see _MAX_INFLIGHT
-        c.connect_async(s.host, s.port, keepalive=s.keepalive)
+        # A will outlives its session on no broker: the session lasts as long as the will waits.
+        session = _properties(PacketTypes.CONNECT, SessionExpiryInterval=WILL_DELAY_S) if mqtt5 else None
+        c.connect_async(s.host, s.port, keepalive=s.keepalive, properties=session)
+        log.info("publishing to MQTT broker %s:%d as %s (MQTT %s)", s.host, s.port, self.client_id,
+                 s.protocol)
         c.loop_start()
         self._started = True
-        log.info("publishing to MQTT broker %s:%d as %s", s.host, s.port, self.client_id)
 
     def publish_event(self, event: dict[str, Any]) -> None:
         """Publish one expression event as compact JSON with the configured QoS."""
@@ -131,12 +162,17 @@ class MqttPublisher:
         """Queue a message for a full topic; QoS 0 goes out only while connected, else is dropped."""
         if not topic or "+" in topic or "#" in topic:
             raise ValueError(f"cannot publish to MQTT topic {topic!r}: it is empty or has a wildcard")
+        if topic not in self._checked_topics:
+            # Here, on the caller's thread: an invalid topic raising inside paho's thread would end it.
+            if problem := topic_problem(topic):
+                raise ValueError(f"cannot publish to MQTT topic {topic[:80]!r}: it {problem}")
+            self._checked_topics.add(topic)
         if qos not in (0, 1, 2):
             raise ValueError(f"MQTT QoS must be 0, 1 or 2, not {qos!r}")
         data = payload.encode() if isinstance(payload, str) else bytes(payload)
         if qos == 0:
             if not self._connected or self._client.publish(topic, data, 0, retain).rc:  # rc 0: sent
-                self._dropped_offline += 1  # only the caller's thread counts these
+                self._outbox.count_offline(topic)
             return
         full = self._outbox.put(Outgoing(topic, data, qos, retain))
         dropped = self._outbox.dropped
@@ -169,6 +205,8 @@ class MqttPublisher:
             log.warning("MQTT messages still unacknowledged after %.1f s; disconnecting", timeout)
         self._client.disconnect()
         self._client.loop_stop()  # paho's thread sees the disconnect within its 1 s poll
+        self._health.stop()
+        self._events_unsent = sum(m.topic == self.emotion_topic for m in self._outbox.unsettled())
         log.info("disconnected from MQTT broker %s:%d", self._config.host, self._config.port)
 
     def _drain(self) -> None:
@@ -184,30 +222,41 @@ class MqttPublisher:
                         self._outbox.put_back(msg)
                         break
                     # Even on MQTT_ERR_NO_CONN paho keeps a QoS>0 message to re-send.
-                    self._outbox.handed(info.mid)
+                    self._outbox.handed(info.mid, msg)
+                for refused, reason in self._outbox.take_refusals():
+                    self._report_refusal(refused.topic, reason)
             finally:
                 self._drain_lock.release()
+
+    def _report_refusal(self, topic: str, reason: str) -> None:
+        if (topic, reason) not in self._refusals_logged:  # once per topic and reason; the rest are counted
+            self._refusals_logged.add((topic, reason))
+            log.warning("%s", reasons.refused_publish(topic, reason, self._endpoint))
+
+    def _on_pre_connect(self, client: mqtt.Client, userdata: Any) -> None:
+        self._last_error = None
+        self._health.connecting()
+
+    def _on_socket_open(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
+        self._health.opened()
+
+    def _on_log(self, client: mqtt.Client, userdata: Any, level: int, buf: str) -> None:
+        if level == mqtt.MQTT_LOG_ERR:
+            self._last_error = buf  # why a socket read failed: paho passes it nowhere else
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: mqtt.ConnectFlags,
                     reason_code: ReasonCode, properties: Any) -> None:
         s = self._config
         if reason_code.is_failure:
-            reason = reason_code.getName()
-            if reason not in _CREDENTIAL_REFUSALS:
-                log.warning("MQTT broker %s:%d refused the connection (%s); retrying", s.host, s.port, reason)
-            elif not s.username:
-                self._fail(f"broker {s.host}:{s.port} refused an anonymous connection ({reason}); "
-                           "set mqtt.username and the password file")
-            else:
-                self._fail(f"broker {s.host}:{s.port} refused the credentials for user {s.username!r} "
-                           f"({reason}); check mqtt.username and the password file")
+            self._apply(self._health.refused(reason_code.getName()))
             return
         log.info("connected to MQTT broker %s:%d", s.host, s.port)
-        self._failed_attempts = self._handshake_drops = 0
+        self._health.accepted()
         # On every connect (a broker restarted without persistence has forgotten it),
         # and before `connected` lets anything else out.
         if self._announce:
-            client.publish(self.status_topic, ONLINE, qos=1, retain=True)
+            online = client.publish(self.status_topic, ONLINE, qos=1, retain=True)
+            self._direct[online.mid] = self.status_topic
         self._outbox.reconnected()
         self._connected = True
         self._drain()
@@ -218,44 +267,52 @@ class MqttPublisher:
             _call_safely(callback)
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
-        s = self._config
         # paho calls us from inside its `except OSError:` but does not pass the error.
-        err = sys.exc_info()[1]
-        drop = s.tls and isinstance(err, _HANDSHAKE_DROPS)
-        self._handshake_drops = self._handshake_drops + 1 if drop else 0
-        if isinstance(err, ssl.SSLError) and not drop:
-            detail = getattr(err, "verify_message", None) or err.reason or err
-        elif self._handshake_drops >= _MAX_HANDSHAKE_DROPS:
-            detail = f"the broker hung up during the handshake {self._handshake_drops} times in a row"
-        else:
-            self._failed_attempts += 1
-            (log.warning if self._failed_attempts == 1 else log.debug)(
-                "cannot reach MQTT broker %s:%d (%s); retrying every %g-%g s",
-                s.host, s.port, err or "connection failed", *self._reconnect_delays)
-            return
-        self._fail(f"TLS handshake with broker {s.host}:{s.port} failed ({detail}); check that the port "
-                   "speaks TLS, that mqtt.ca_file holds the CA that signed the broker's certificate and "
-                   "that mqtt.host matches the certificate's name (mqtt.tls_insecure skips that check)")
+        self._apply(self._health.connect_failed(sys.exc_info()[1]))
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: mqtt.DisconnectFlags,
                        reason_code: ReasonCode, properties: Any) -> None:
-        was_connected, self._connected = self._connected, False
+        self._connected = False
         self._outbox.wake()
-        if was_connected and not self._stopped and self._fatal is None:
-            s = self._config
-            log.warning("lost MQTT broker %s:%d (%s); reconnecting", s.host, s.port, reason_code)
+        if self._stopped or self._fatal is not None:
+            return  # we hung up
+        self._apply(self._health.closed(reason_code.getName(), flags.is_disconnect_packet_from_server,
+                                        self._last_error))
 
     def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, properties: Any) -> None:
-        self._outbox.acknowledged(mid)
+        refusal = reason.getName() if isinstance(reason, ReasonCode) and reason.is_failure else None
+        if mid in self._direct:
+            topic = self._direct.pop(mid)
+            if refusal:
+                self._refused_direct += 1
+                self._report_refusal(topic, refusal)
+            return
+        self._outbox.acknowledged(mid, refusal)
         self._drain()
+
+    def _apply(self, outcome: Outcome) -> None:
+        if outcome.delays is not None:
+            first, longest = outcome.delays
+            self._client.reconnect_delay_set(first, longest)  # type: ignore[arg-type]
+        if outcome.fatal is not None:
+            self._fail(outcome.fatal)
 
     def _fail(self, message: str) -> None:
         log.debug("fatal: %s", message)  # the daemon reports it, from fatal_error
         self._fatal = BrokerError(message)
         self._connected = False
         self._outbox.wake()
+        self._health.stop()
         # Ends paho's reconnect loop: retrying cannot fix credentials or certificates.
         self._client.disconnect()
+
+
+def _properties(packet_type: int, **values: int) -> Properties:
+    """MQTT 5 properties of one packet type, e.g. ``WillDelayInterval=2``."""
+    properties = Properties(packet_type)
+    for name, value in values.items():
+        setattr(properties, name, value)
+    return properties
 
 
 def _call_safely(callback: Callable[..., None], *args: Any) -> None:

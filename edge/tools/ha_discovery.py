@@ -9,6 +9,7 @@ from ..config import load_config
 from ..daemon import build_publisher
 from ..errors import BrokerError
 from ..mqtt.homeassistant import HomeAssistantDiscovery
+from ..mqtt.identity import client_id_for
 
 
 def cmd_ha_discovery(args: argparse.Namespace) -> int:
@@ -18,7 +19,8 @@ def cmd_ha_discovery(args: argparse.Namespace) -> int:
                                        "mqtt.device_id": args.device_id})
     # Its own client id (the daemon's would be kicked off the broker), and no status
     # messages: the daemon, running or not, owns <prefix>/<device_id>/status.
-    publisher = build_publisher(config, announce=False, client_id=f"fer-edge-{config.device_id}-ha-discovery")
+    client_id = f"{client_id_for(config.mqtt.client_id, config.device_id)}-ha-discovery"
+    publisher = build_publisher(config, announce=False, client_id=client_id)
     discovery = HomeAssistantDiscovery.from_config(config, publisher)
     (discovery.remove if args.remove else discovery.publish)()
     publisher.start()

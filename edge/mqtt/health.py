@@ -1,0 +1,185 @@
+"""The connection's story, from paho's callbacks: one clear line per cause, an exit where no retry helps.
+
+``ConnectionHealth`` is told what paho saw (a socket opened, a CONNACK, a failed connect, a
+closed connection) and answers with an ``Outcome``: a fatal message for the daemon to exit
+with, and/or new reconnect delays. Warnings for causes that retrying may cure are logged here,
+at most once per ``REPEAT_S`` for the same cause, so a long outage is visible without a flood.
+
+A takeover (another client with our id) shows as the broker closing our connection right
+after accepting it, again and again; MQTT 5 brokers may say so outright (0x8E, which
+mosquitto 2.0 does not send). Once seen, the reconnect delay starts at the longest normal
+delay and doubles up to ``CLASH_MAX_DELAY_S``: one of the two clients keeps the connection.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from typing import NamedTuple
+
+from . import reasons
+from .reasons import Endpoint
+
+log = logging.getLogger(__name__)
+
+SHORT_SESSION_S = 5.0  # a session the broker closed sooner than this counts towards a takeover
+CLASH_AFTER = 2  # short sessions in a row (a broker restarting twice that fast is unlikely)
+CLASH_MAX_DELAY_S = 300.0
+CONNACK_WARN_S = 10.0  # a CONNACK normally takes milliseconds; say so well within 30 s
+REPEAT_S = 600.0  # the same warning again at most this often
+MAX_HANDSHAKE_DROPS = 3  # once is a broker restarting, every time a port that does not speak TLS
+# The peer hung up mid-handshake (mosquitto resets a ClientHello on a plain listener).
+HANDSHAKE_DROPS = (ConnectionResetError, ConnectionAbortedError, BrokenPipeError,
+                   ssl.SSLEOFError, ssl.SSLZeroReturnError)
+
+
+class Outcome(NamedTuple):
+    """What the publisher should do: stop for good (``fatal``), and/or use new reconnect delays."""
+
+    fatal: str | None = None
+    delays: tuple[float, float] | None = None
+
+
+class ConnectionHealth:
+    """Runs on paho's network thread (and one timer thread per connection attempt)."""
+
+    def __init__(self, endpoint: Endpoint, delays: tuple[float, float], keepalive: int, *,
+                 probe: Callable[[str, int], bool] = reasons.speaks_tls,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.endpoint, self.delays, self.keepalive = endpoint, delays, keepalive
+        self._probe, self._clock = probe, clock
+        self._lock = threading.Lock()
+        self._attempt = 0
+        self._opened = self._answered = self._accepted = False
+        self._accepted_at = 0.0
+        self._timer: threading.Timer | None = None
+        self._short_sessions = self.clashes = 0
+        self._handshake_drops = 0
+        self._probed = False
+        self._warned: dict[str, float] = {}
+        self.failed_attempts = 0
+
+    def connecting(self) -> None:
+        """An attempt starts: TCP, TLS when asked, CONNECT; a CONNACK is due within CONNACK_WARN_S."""
+        with self._lock:
+            self._attempt += 1
+            self._opened = self._answered = self._accepted = False
+            self._cancel_timer()
+            wait = min(float(self.keepalive), CONNACK_WARN_S)
+            self._timer = threading.Timer(wait, self._connack_overdue, (self._attempt, wait))
+            self._timer.daemon = True
+            self._timer.start()
+
+    def opened(self) -> None:
+        """The socket is open (TCP, and TLS when asked): CONNECT is on its way."""
+        with self._lock:
+            self._opened = True
+
+    def accepted(self) -> None:
+        """A CONNACK said yes."""
+        with self._lock:
+            self._cancel_timer()
+            self._answered = self._accepted = True
+            self._accepted_at = self._clock()
+        self._handshake_drops = self.failed_attempts = 0
+
+    def refused(self, reason: str) -> Outcome:
+        """A CONNACK said no."""
+        with self._lock:
+            self._cancel_timer()
+            self._answered = True
+        failure = reasons.refused_connection(reason, self.endpoint)
+        if failure.fatal:
+            return Outcome(fatal=failure.message)
+        self._warn(f"refused:{reason}", failure.message)
+        return Outcome()
+
+    def connect_failed(self, error: BaseException | None) -> Outcome:
+        """The TCP or TLS connect failed (paho's on_connect_fail; ``error`` is what it caught)."""
+        ep = self.endpoint
+        self.stop()  # the timer: this attempt is over
+        drop = ep.tls and isinstance(error, HANDSHAKE_DROPS)
+        self._handshake_drops = self._handshake_drops + 1 if drop else 0
+        if isinstance(error, ssl.SSLError) and not drop:
+            if alert := reasons.tls_alert(str(error)):
+                return Outcome(fatal=reasons.rejected_handshake(alert, ep))
+            detail = getattr(error, "verify_message", None) or error.reason or str(error)
+            return Outcome(fatal=reasons.failed_verification(detail, ep))
+        if self._handshake_drops >= MAX_HANDSHAKE_DROPS:
+            detail = f"the broker hung up during the handshake {self._handshake_drops} times in a row"
+            return Outcome(fatal=reasons.failed_verification(detail, ep))
+        self.failed_attempts += 1
+        first, longest = self.delays
+        so_far = f" ({self.failed_attempts} attempts so far)" if self.failed_attempts > 1 else ""
+        self._warn("unreachable", f"cannot reach {ep.broker} ({error or 'connection failed'}); retrying "
+                                  f"every {first:g}-{longest:g} s{so_far}")
+        return Outcome()
+
+    def closed(self, reason: str, from_server: bool, last_error: str | None) -> Outcome:
+        """The connection ended without our asking: before CONNACK, or after it."""
+        with self._lock:
+            self._cancel_timer()
+            answered, accepted = self._answered, self._accepted
+            self._answered = self._accepted = False
+        if accepted:
+            return self._session_closed(reason, from_server, last_error)
+        if answered or reason == "Keep alive timeout":
+            return Outcome()  # refused() reported it; or no CONNACK came, which the timer reported
+        ep = self.endpoint
+        detail = last_error or reason
+        if ep.tls and (alert := reasons.tls_alert(last_error)):
+            return Outcome(fatal=reasons.rejected_handshake(alert, ep))  # TLS 1.3 alerts come after connect
+        if not ep.tls and not self._probed:
+            self._probed = True  # once: a port that is not TLS now will not be TLS later
+            if self._probe(ep.host, ep.port):
+                return Outcome(fatal=reasons.plain_to_tls_port(ep, detail))
+        self._warn("closed-early", reasons.closed_before_connack(detail, ep))
+        return Outcome()
+
+    def stop(self) -> None:
+        """No more attempts: cancel a pending CONNACK timer."""
+        with self._lock:
+            self._cancel_timer()
+
+    def _session_closed(self, reason: str, from_server: bool, last_error: str | None) -> Outcome:
+        ep = self.endpoint
+        lasted = self._clock() - self._accepted_at
+        explicit = reason == "Session taken over"
+        short = explicit or (lasted < SHORT_SESSION_S and reason != "Normal disconnection")
+        self._short_sessions = self._short_sessions + 1 if short else 0
+        if explicit or self._short_sessions >= CLASH_AFTER:
+            self.clashes += 1
+            longest = self.delays[1]
+            wait = min(longest * 2 ** (self.clashes - 1), max(CLASH_MAX_DELAY_S, longest))
+            self._warn("clash", reasons.taken_over(ep, self._short_sessions, explicit, wait))
+            return Outcome(delays=(wait, max(wait, longest)))
+        restore = self.clashes > 0
+        self.clashes = 0
+        why = reason if from_server else f"{reason}: {last_error}" if last_error else "connection closed"
+        log.warning("lost %s after %.1f s (%s); reconnecting", ep.broker, lasted, why)
+        return Outcome(delays=self.delays if restore else None)
+
+    def _connack_overdue(self, attempt: int, waited: float) -> None:
+        with self._lock:
+            if attempt != self._attempt or self._answered:
+                return
+            opened = self._opened
+        self._warn("no-connack", reasons.no_connack(self.endpoint, waited, self.keepalive, opened))
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _warn(self, key: str, message: str) -> None:
+        """WARNING the first time, then at most every REPEAT_S for the same cause; DEBUG in between."""
+        now = self._clock()
+        last = self._warned.get(key)
+        if last is None or now - last >= REPEAT_S:
+            self._warned[key] = now
+            log.warning("%s", message)
+        else:
+            log.debug("%s", message)
