@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every figure of models/README.md: float and int8 accuracy of both shipped models on each
-# split, the per-class reports (JSON) and the int8 confusion matrices (PNG).
+# split, the per-class reports (JSON, with calibration and FER+ accuracy), the int8 confusion
+# matrices and reliability diagrams (PNG).
 # Usage: scripts/evaluate_models.sh FER2013
 set -euo pipefail
 data=${1:?usage: $0 path/to/fer2013.npz (or fer2013.csv, or an image-folder root)}
@@ -23,3 +24,8 @@ python -m fer_convert.evaluate models/fer_edge_int8.tflite --data "$data" --spli
   --confusion models/confusion_matrix.png > /dev/null
 python -m fer_convert.evaluate models/fer_edge_fast_int8.tflite --data "$data" --split PrivateTest \
   --confusion models/confusion_matrix_fast.png > /dev/null
+# calibration: how far each int8 model's confidence is from its accuracy, bin by bin
+python -m fer_convert.evaluate models/fer_edge_int8.tflite --data "$data" --split PrivateTest \
+  --reliability models/reliability.png > /dev/null
+python -m fer_convert.evaluate models/fer_edge_fast_int8.tflite --data "$data" --split PrivateTest \
+  --reliability models/reliability_fast.png > /dev/null
