@@ -25,7 +25,7 @@ else:  # Jetson's JetPack 6 ships Python 3.10
     import tomli as tomllib
 
 from .errors import ConfigError
-from .mqtt.checks import client_id_problem, password_file_warning, tls_file_problems, topic_problem
+from .mqtt.checks import client_id_problem, password_file_warning, tls_file_problems, topic_problems
 from .schema import (
     between,
     build,
@@ -40,12 +40,11 @@ from .schema import (
     setting,
     topic_prefix,
 )
+from .secrets import PASSWORD_CREDENTIAL, TOKEN_CREDENTIAL, credential_path, read_password, read_secret
 
 log = logging.getLogger(__name__)
 
 ENV_PREFIX = "FER_EDGE_"
-PASSWORD_CREDENTIAL = "mqtt_password"  # name used with systemd's LoadCredential=
-TOKEN_CREDENTIAL = "http_token"
 
 
 @dataclass(frozen=True)
@@ -238,12 +237,8 @@ class Config:
 
     def mqtt_password_file(self) -> Path | None:
         """The password file in use: mqtt.password_file, or systemd's credential; None without one."""
-        if self.mqtt.password_file:
-            return Path(self.mqtt.password_file)
-        credentials = os.environ.get("CREDENTIALS_DIRECTORY")
-        if credentials and (Path(credentials) / PASSWORD_CREDENTIAL).is_file():
-            return Path(credentials) / PASSWORD_CREDENTIAL
-        return None
+        configured = self.mqtt.password_file
+        return Path(configured) if configured else credential_path(PASSWORD_CREDENTIAL)
 
     def mqtt_password(self) -> str | None:
         """The broker password from mqtt.password_file or systemd's credentials directory."""
@@ -253,29 +248,6 @@ class Config:
         if warning := password_file_warning(path):
             log.warning("%s", warning)
         return read_password(path)
-
-
-def read_secret_file(key: str, path: Path) -> str:
-    """The secret in ``path`` (for the setting ``key``), stripped; ConfigError when it cannot be read."""
-    try:
-        return path.read_text().strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise ConfigError(f"{key}: cannot read {path} ({why}); "
-                          "check the path and that the service user may read it") from None
-
-
-def read_password(path: Path) -> str:
-    """The MQTT password in ``path``; ConfigError when it cannot be read."""
-    return read_secret_file("mqtt.password_file", path)
-
-
-def read_secret(key: str, path: str, credential: str) -> str | None:
-    """A secret from the file ``key`` names, else systemd's credential of that name; None if neither."""
-    credentials = os.environ.get("CREDENTIALS_DIRECTORY")
-    if not path and credentials and (Path(credentials) / credential).is_file():
-        path = str(Path(credentials) / credential)
-    return read_secret_file(key, Path(path)) if path else None
 
 
 def _cross_field_problems(config: Config) -> list[str]:
@@ -299,23 +271,8 @@ def _cross_field_problems(config: Config) -> list[str]:
             missing = True
     if mqtt.tls and not missing:
         problems += tls_file_problems(mqtt.ca_file, mqtt.cert_file, mqtt.key_file)
-    return problems + _topic_problems(config)
-
-
-def _topic_problems(config: Config) -> list[str]:
-    """Topics a broker would refuse, caught before the daemon runs and delivers nothing."""
-    mqtt, problems = config.mqtt, []
-    parts = [("mqtt.prefix", mqtt.prefix, True), ("mqtt.device_id", config.device_id, False)]
-    if config.homeassistant.enabled:
-        parts.append(("homeassistant.discovery_prefix", config.homeassistant.discovery_prefix, True))
-    for key, value, whole in parts:
-        if problem := topic_problem(value, whole=whole):
-            problems.append(f"{key}: {value[:60]!r}{'...' if len(value) > 60 else ''} {problem}")
-    if not problems:  # each part is fine: only the length of the whole can still fail
-        longest = f"{mqtt.prefix}/{config.device_id}/emotion"
-        if problem := topic_problem(longest):
-            problems.append(f"mqtt.prefix, mqtt.device_id: the topic {longest[:60]!r}... {problem}")
-    return problems
+    discovery = config.homeassistant.discovery_prefix if config.homeassistant.enabled else None
+    return problems + topic_problems(mqtt.prefix, config.device_id, discovery)
 
 
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None,

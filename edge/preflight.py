@@ -13,10 +13,11 @@ import os
 import re
 from pathlib import Path
 
-from .config import Config, read_password
+from .config import Config
 from .errors import ConfigError, ModelError
 from .mqtt.checks import password_file_warning
 from .mqtt.identity import shared_identity_warning
+from .secrets import read_password
 
 # The spec grammar of fer_edge.sources.spec.open_source, kept here so that checking a spec does not
 # import OpenCV; tests/test_config.py checks both agree on every form.

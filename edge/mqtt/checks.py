@@ -87,3 +87,19 @@ def password_file_warning(path: Path) -> str | None:
         return None  # 0640 with the service's group is fine
     return (f"the MQTT password file {path} is readable by every user of this machine "
             f"(mode {stat.S_IMODE(mode):04o}); make it private: chmod 600 {path}")
+
+
+def topic_problems(prefix: str, device_id: str, discovery_prefix: str | None = None) -> list[str]:
+    """Topics a broker would refuse, caught before the daemon runs and delivers nothing."""
+    problems = []
+    parts = [("mqtt.prefix", prefix, True), ("mqtt.device_id", device_id, False)]
+    if discovery_prefix is not None:
+        parts.append(("homeassistant.discovery_prefix", discovery_prefix, True))
+    for key, value, whole in parts:
+        if problem := topic_problem(value, whole=whole):
+            problems.append(f"{key}: {value[:60]!r}{'...' if len(value) > 60 else ''} {problem}")
+    if not problems:  # each part is fine: only the length of the whole can still fail
+        longest = f"{prefix}/{device_id}/emotion"
+        if problem := topic_problem(longest):
+            problems.append(f"mqtt.prefix, mqtt.device_id: the topic {longest[:60]!r}... {problem}")
+    return problems

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import EdgeError
+from ..secrets import PASSWORD_CREDENTIAL
 from ..shipped import shipped_path
 
 UNIT_NAME = "fer-edge.service"
 JETSON_DROPIN = "jetson.conf"
-CREDENTIAL = "mqtt_password"  # edge.config.PASSWORD_CREDENTIAL; importing config would pull in OpenCV
 STATE_DIR = "/var/lib/fer-edge"  # StateDirectory=fer-edge in the unit
 HOME_DIRS = ("/home/", "/root/", "/run/user/")  # hidden or read-only under ProtectHome=
 EX_NOPERM = 77
@@ -157,7 +157,7 @@ def render_unit(template: str, *, command: str, user: str, group: str, credentia
     """The shipped unit with ExecStart=, User=, Group=, ProtectHome= and LoadCredential= filled in."""
     settings = {"ExecStart=": command, "User=": user, "Group=": group, "ProtectHome=": protect_home}
     if credential is not None:
-        settings["#LoadCredential=mqtt_password:"] = f"{CREDENTIAL}:{credential}"
+        settings["#LoadCredential=mqtt_password:"] = f"{PASSWORD_CREDENTIAL}:{credential}"
     lines, found = template.splitlines(), set()
     for index, line in enumerate(lines):
         for prefix, value in settings.items():
@@ -192,7 +192,7 @@ def install_steps(*, python: str, config_dir: Path, unit_dir: Path, user: str, j
         example = shipped_text("config.example.toml")
         steps.append(WriteFile(config, example, 0o644, exclusive=True, origin="config.example.toml"))
 
-    password = config_dir / CREDENTIAL
+    password = config_dir / PASSWORD_CREDENTIAL
     has_password = password.is_file()
     protect_home = "yes"
     in_home = [str(p) for p in (python, package_dir) if p is not None and under_home(str(p))]
