@@ -9,37 +9,21 @@ its own, so check-config exits 78 for any of them; warnings do not fail the chec
 
 from __future__ import annotations
 
-import os
-import re
-from pathlib import Path
-
 from .config import Config
-from .errors import ConfigError, ModelError
+from .errors import ConfigError, ModelError, SourceError
 from .mqtt.checks import password_file_warning
 from .mqtt.identity import shared_identity_warning
 from .secrets import read_password
-
-# The spec grammar of fer_edge.sources.spec.open_source, kept here so that checking a spec does not
-# import OpenCV; tests/test_config.py checks both agree on every form.
-VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mjpg", ".mjpeg", ".ts"})
-STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://")
-SPEC_HELP = "use a video file path, file:PATH, a camera index or /dev/videoN, picamera2, csi, gst:PIPELINE or rtsp://..."
+from .source_spec import parse_spec
 
 
 def source_spec_problem(spec: str) -> str | None:
     """Why ``open_source`` would refuse ``spec`` (None if it would build a source from it)."""
-    text = spec.strip()
-    lower = text.lower()
-    if lower.startswith("gst:") and not text[4:].strip():
-        return f"source '{spec}' has an empty pipeline: write gst:PIPELINE ending in appsink"
-    if lower.startswith(("file:", "gst:", *STREAM_SCHEMES)) or text.isdigit() or text.startswith("/dev/"):
-        return None
-    if re.fullmatch(r"(csi|picamera2)(:\d+)?", lower):
-        return None
-    path = Path(text)
-    if text and (path.suffix.lower() in VIDEO_SUFFIXES or "/" in text or os.sep in text or path.exists()):
-        return None
-    return f"unknown source '{spec}': {SPEC_HELP}"
+    try:
+        parse_spec(spec)
+    except SourceError as exc:
+        return str(exc)
+    return None
 
 
 def preflight(config: Config, *, check_model: bool = True) -> list[str]:

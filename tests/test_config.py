@@ -229,14 +229,6 @@ def test_the_spec_check_agrees_with_open_source(spec):
     assert source_spec_problem(spec) == refused
 
 
-def test_the_spec_check_keeps_open_sources_words():
-    from fer_edge import preflight
-    from fer_edge.sources import opencv
-
-    assert (preflight.VIDEO_SUFFIXES, preflight.STREAM_SCHEMES, preflight.SPEC_HELP) == (
-        opencv.VIDEO_SUFFIXES, opencv.STREAM_SCHEMES, opencv.SPEC_HELP)
-
-
 @pytest.mark.slow
 def test_check_config_loads_neither_opencv_nor_paho():
     code = ("import sys\nfrom fer_edge.cli import main\nrc = main(['check-config', sys.argv[1]])\n"

@@ -19,9 +19,6 @@ from ..errors import SourceError
 log = logging.getLogger(__name__)
 
 DEFAULT_FILE_FPS = 30.0
-VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mjpg", ".mjpeg", ".ts"})
-STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://")
-SPEC_HELP = "use a video file path, file:PATH, a camera index or /dev/videoN, picamera2, csi, gst:PIPELINE or rtsp://..."
 REENCODE_HINT = "re-encode it to H.264 MP4, e.g. `ffmpeg -i IN -c:v libx264 -pix_fmt yuv420p out.mp4`"
 
 
