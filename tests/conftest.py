@@ -70,3 +70,13 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         return make_tls_files(tmp_path_factory.mktemp("tls"))
     except CryptographyMissing as exc:
         pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def sample() -> tuple[Any, Any]:
+    """The 500 PrivateTest faces of tests/data: (images uint8 (500, 48, 48), labels (500,))."""
+    import numpy as np
+    from support.fer2013 import SAMPLE
+
+    data = np.load(SAMPLE)
+    return data["images"], data["labels"]

@@ -3,22 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 from fer_convert.data import LABELS, load
 
-SAMPLE = Path(__file__).parent / "data" / "fer2013_privatetest_sample.npz"
-
 pytestmark = [pytest.mark.tensorflow, pytest.mark.slow]
-
-
-
-@pytest.fixture(scope="module")
-def sample():
-    data = np.load(SAMPLE)
-    return data["images"], data["labels"]
 
 
 # --- calibration: temperature, ECE, reliability, FER+ majority ----------------------------

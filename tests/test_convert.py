@@ -11,16 +11,7 @@ import pytest
 from fer_convert.data import LABELS, DataError, load
 from support.fer2013 import usages_for, write_csv
 
-SAMPLE = Path(__file__).parent / "data" / "fer2013_privatetest_sample.npz"
-
 pytestmark = [pytest.mark.tensorflow, pytest.mark.slow]
-
-
-
-@pytest.fixture(scope="module")
-def sample():
-    data = np.load(SAMPLE)
-    return data["images"], data["labels"]
 
 
 def test_csv_and_folders_load_the_same_faces(tmp_path, sample):

@@ -8,18 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support.fer2013 import usages_for, write_csv
-
-SAMPLE = Path(__file__).parent / "data" / "fer2013_privatetest_sample.npz"
+from support.fer2013 import SAMPLE, usages_for, write_csv
 
 pytestmark = [pytest.mark.tensorflow, pytest.mark.slow]
-
-
-
-@pytest.fixture(scope="module")
-def sample():
-    data = np.load(SAMPLE)
-    return data["images"], data["labels"]
 
 
 # --- the recipe levers: class weights, crops, mixup, weight averaging ---------------------

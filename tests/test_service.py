@@ -233,12 +233,15 @@ def test_install_plan_uses_an_existing_config_password_and_the_jetson_dropin(tmp
     config_dir.mkdir()
     (config_dir / "config.toml").write_text("log_level = 'debug'\n")
     (config_dir / "mqtt_password").write_text("secret\n")
+    (config_dir / "http_token").write_text("a-token-of-sixteen-characters\n")
     steps = service.install_steps(python=VENV_PYTHON, config_dir=config_dir, unit_dir=unit_dir,
                                   user="fer-edge", jetson=True)
     writes = {step.path: step for step in steps if isinstance(step, service.WriteFile)}
     assert config_dir / "config.toml" not in writes  # never overwritten
     unit = writes[unit_dir / "fer-edge.service"].content
     assert f"\nLoadCredential=mqtt_password:{config_dir}/mqtt_password\n" in unit
+    assert f"\nLoadCredential=http_token:{config_dir}/http_token\n" in unit
+    assert "sixteen" not in unit
     assert "secret" not in unit
     assert writes[unit_dir / "fer-edge.service.d" / "jetson.conf"].content == \
         service.shipped_text("systemd", "jetson.conf")

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import EdgeError
-from ..secrets import PASSWORD_CREDENTIAL
+from ..secrets import PASSWORD_CREDENTIAL, TOKEN_CREDENTIAL
 from ..shipped import shipped_path
 
 UNIT_NAME = "fer-edge.service"
@@ -153,11 +153,13 @@ def under_home(path: str) -> bool:
 
 
 def render_unit(template: str, *, command: str, user: str, group: str, credential: Path | None,
-                protect_home: str = "yes") -> str:
-    """The shipped unit with ExecStart=, User=, Group=, ProtectHome= and LoadCredential= filled in."""
+                protect_home: str = "yes", token: Path | None = None) -> str:
+    """The shipped unit with ExecStart=, User=, Group=, ProtectHome= and LoadCredential= filled in:
+    ``credential`` the MQTT password file, ``token`` the web page's token file (None: left off)."""
     settings = {"ExecStart=": command, "User=": user, "Group=": group, "ProtectHome=": protect_home}
-    if credential is not None:
-        settings["#LoadCredential=mqtt_password:"] = f"{PASSWORD_CREDENTIAL}:{credential}"
+    for name, path in ((PASSWORD_CREDENTIAL, credential), (TOKEN_CREDENTIAL, token)):
+        if path is not None:
+            settings[f"#LoadCredential={name}:"] = f"{name}:{path}"
     lines, found = template.splitlines(), set()
     for index, line in enumerate(lines):
         for prefix, value in settings.items():
@@ -192,8 +194,7 @@ def install_steps(*, python: str, config_dir: Path, unit_dir: Path, user: str, j
         example = shipped_text("config.example.toml")
         steps.append(WriteFile(config, example, 0o644, exclusive=True, origin="config.example.toml"))
 
-    password = config_dir / PASSWORD_CREDENTIAL
-    has_password = password.is_file()
+    password, token = config_dir / PASSWORD_CREDENTIAL, config_dir / TOKEN_CREDENTIAL
     protect_home = "yes"
     in_home = [str(p) for p in (python, package_dir) if p is not None and under_home(str(p))]
     if in_home:
@@ -202,7 +203,8 @@ def install_steps(*, python: str, config_dir: Path, unit_dir: Path, user: str, j
                           f"read-only, and {user} must be able to read it; prefer /opt/fer-edge/venv"))
     unit = render_unit(shipped_text("systemd", UNIT_NAME),
                        command=exec_start(python, config), user=user, group=group,
-                       credential=password if has_password else None, protect_home=protect_home)
+                       credential=password if password.is_file() else None, protect_home=protect_home,
+                       token=token if token.is_file() else None)
     unit_path = unit_dir / UNIT_NAME
     upgrade = unit_path.exists()
     steps.append(WriteFile(unit_path, unit, 0o644))
@@ -213,7 +215,7 @@ def install_steps(*, python: str, config_dir: Path, unit_dir: Path, user: str, j
     steps.append(RunCommand(("systemctl", "enable", "--now", UNIT_NAME)))
     if upgrade:  # enable --now leaves a running service on its old code and unit
         steps.append(RunCommand(("systemctl", "try-restart", UNIT_NAME)))
-    if not has_password:
+    if not password.is_file():
         steps.append(Note(f"no {password}: the broker is used without a password. To set one, "
                           f"write it there (chmod 600) and run install-service again"))
     steps.append(Note(f"logs: journalctl -u fer-edge -f; settings: {config}"))

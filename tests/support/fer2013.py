@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "fer2013_privatetest_sample.npz"  # 500 faces
+
 
 def write_csv(path: Path, images: np.ndarray, labels: np.ndarray, usages: list[str]) -> Path:
     """The faces as FER2013's CSV (emotion, pixels, Usage)."""
