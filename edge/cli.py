@@ -147,7 +147,8 @@ def add_tools(sub: argparse._SubParsersAction) -> None:
 
     annotate = sub.add_parser("annotate", help="write a video with faces, ids and emotions drawn")
     annotate.add_argument("--source", required=True, help=SOURCE_HELP)
-    annotate.add_argument("--out", required=True, help="output video, .mp4 (mp4v) or .avi (MJPG)")
+    annotate.add_argument("--out", required=True,
+                          help="output video, .mp4 (mp4v) or .avi (MJPG); for a photo source, a .png or .jpg")
     annotate.add_argument("--model", help=MODEL_HELP)
     annotate.add_argument("--detector", choices=("yunet", "haar"), help="face detector (default: yunet)")
     annotate.add_argument("--max-frames", type=int, help="stop after N frames (a camera runs until Ctrl-C)")
@@ -182,7 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     from .tools.bench_args import add_bench
 
-    parser = argparse.ArgumentParser(prog="fer-edge", description=__doc__.split("\n", 1)[0])
+    parser = argparse.ArgumentParser(
+        prog="fer-edge", description="Facial-expression recognition on a camera, published over MQTT: "
+                                     "run the daemon, or one of its tools.")
     parser.add_argument("--version", action="version", version=f"fer-edge {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     add_run(sub)

@@ -45,6 +45,7 @@ from .secrets import PASSWORD_CREDENTIAL, TOKEN_CREDENTIAL, credential_path, rea
 log = logging.getLogger(__name__)
 
 ENV_PREFIX = "FER_EDGE_"
+EXAMPLE_CONFIG = Path(__file__).resolve().parent / "config.example.toml"  # shipped in the package
 
 
 @dataclass(frozen=True)
@@ -284,8 +285,8 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
             with open(path, "rb") as handle:
                 data = tomllib.loads(decode_toml(handle.read(), path))
         except FileNotFoundError:
-            raise ConfigError(f"config file {path} not found; copy config.example.toml there "
-                              "or pass --config PATH") from None
+            raise ConfigError(f"config file {path} not found; check the path, or start from the "
+                              f"example: cp {EXAMPLE_CONFIG} {path}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
         except OSError as exc:

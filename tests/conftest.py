@@ -7,6 +7,7 @@ in the test files. ``make test-fast`` runs the rest: the unit lane, in seconds.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if BROKER_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.broker)
+
+
+@pytest.fixture(autouse=True)
+def no_handler_on_a_closed_stream() -> Iterator[None]:
+    """fer_edge.cli.main sets up logging on the stderr it sees, which is pytest's capture; drop
+    that handler after the test, before a later test's thread logs into the closed stream."""
+    root = logging.getLogger()
+    before = set(root.handlers)
+    yield
+    for handler in set(root.handlers) - before:
+        if type(handler) is logging.StreamHandler:
+            root.removeHandler(handler)
 
 
 @pytest.fixture

@@ -199,8 +199,9 @@ def install_steps(*, python: str, config_dir: Path, unit_dir: Path, user: str, j
     in_home = [str(p) for p in (python, package_dir) if p is not None and under_home(str(p))]
     if in_home:
         protect_home = "read-only"
-        steps.append(Note(f"{in_home[0]} is under a home directory: the unit gets ProtectHome="
-                          f"read-only, and {user} must be able to read it; prefer /opt/fer-edge/venv"))
+        steps.append(Note(f"{in_home[0]} is under a home directory, or links there: the unit gets "
+                          f"ProtectHome=read-only, and {user} must be able to read it; "
+                          "prefer /opt/fer-edge/venv"))
     unit = render_unit(shipped_text("systemd", UNIT_NAME),
                        command=exec_start(python, config), user=user, group=group,
                        credential=password if password.is_file() else None, protect_home=protect_home,
