@@ -1,12 +1,14 @@
 # Two commands do all set-up on a fresh machine:
 #   make demo   the daemon on a generated demo video with a local broker, printing events
 #   make test   the test suite (what CI runs)
+# Not part of either: make check-arm64 (scripts/check_arm64.sh, as root) installs and runs the
+# package in an arm64 Debian under QEMU (Pi 4, Pi 5, a Jetson stand-in) against a native run.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: demo test mosquitto test-tools clean
+.PHONY: demo test mosquitto test-tools check-arm64 clean
 
 demo: $(VENV)/.installed mosquitto
 	$(BIN)/python scripts/demo.py
@@ -35,6 +37,10 @@ mosquitto:
 test-tools:
 	@{ command -v chromium >/dev/null && command -v systemd-analyze >/dev/null; } || \
 		{ $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium systemd; }
+
+# About 10 minutes the first time (the root filesystem, the venvs in it); reruns reuse them.
+check-arm64:
+	$(SUDO) bash scripts/check_arm64.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
