@@ -27,15 +27,17 @@ def scaled(image: np.ndarray, side: int) -> np.ndarray:
 
 
 def write_photos(out: Path) -> list[Path]:
-    """One face, a mirrored smaller face, two faces in one picture, and no face."""
+    """Five photos with one face each (plain, mirrored and small, dark, tilted, framed) and one without."""
     face = astronaut_bgr()
-    pair = np.full((420, 840, 3), 40, np.uint8)
-    pair[10:410, 10:410] = scaled(face, 400)
-    pair[60:380, 480:800] = scaled(face[:, ::-1], 320)
+    framed = np.full((480, 640, 3), 90, np.uint8)
+    framed[40:440, 200:600] = scaled(face, 400)
+    tilt = cv2.getRotationMatrix2D((face.shape[1] / 2, face.shape[0] / 2), 8, 1.0)
     photos = {
         "astronaut.png": face,
         "astronaut_mirrored_320.png": scaled(face[:, ::-1], 320),
-        "two_faces.png": pair,
+        "astronaut_dark.png": (face * 0.35 + 10).astype(np.uint8),  # the detector equalizes it
+        "astronaut_tilted.png": cv2.warpAffine(face, tilt, face.shape[1::-1]),
+        "astronaut_framed.png": framed,
         "no_face.png": face[330:, 300:],  # the suit and the flag
     }
     paths = []
