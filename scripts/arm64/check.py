@@ -215,17 +215,22 @@ def step_install_service(check: Check, target: Target) -> None:
     """``install-service --dry-run`` plans a unit that runs this venv's fer-edge."""
     argv = [fer_edge(target), "install-service", "--dry-run", *(["--jetson"] if target.jetson else [])]
     result = check.rootfs.run(target.cpu, argv)
+    # the console script, or `python -m fer_edge` where os.access cannot see it (under proot 5.1,
+    # which does not translate faccessat2's path)
+    exec_start = re.search(rf"ExecStart=({re.escape(target.venv)}/bin/(fer-edge|python3? -m fer_edge)) run ",
+                           result.stdout)
     wanted = ["dry run: nothing is changed", "/etc/systemd/system/fer-edge.service",
-              f"ExecStart={fer_edge(target)} run", *(["jetson.conf"] if target.jetson else [])]
+              *(["jetson.conf"] if target.jetson else [])]
     missing = [w for w in wanted if w not in result.stdout]
     if result.returncode != 0:
         detail = failure(result)
-    elif missing:
-        detail = f"the plan lacks {missing}"
+    elif missing or exec_start is None:
+        detail = f"the plan lacks {missing or f'ExecStart={target.venv}/bin/...'}"
     else:
-        detail = f"{len(result.stdout.splitlines())} lines, ExecStart={fer_edge(target)} run"
+        detail = f"{len(result.stdout.splitlines())} lines, ExecStart={exec_start.group(1)} run"
         detail += " and the Jetson drop-in" if target.jetson else ""
-    check.report(target.name, "install-service", result.returncode == 0 and not missing, detail)
+    check.report(target.name, "install-service", bool(result.returncode == 0 and not missing and exec_start),
+                 detail)
 
 
 def step_predict(check: Check, target: Target) -> None:
