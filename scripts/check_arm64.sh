@@ -61,7 +61,7 @@ host_tools() {
 # qemu-aarch64 in binfmt_misc, from qemu-user-static's own definition; "binfmt" or "proot".
 emulation() {
     local fs=/proc/sys/fs/binfmt_misc conf=/usr/lib/binfmt.d/qemu-aarch64.conf
-    if [ -n "${ARM64_EMULATION:-}" ]; then echo "$ARM64_EMULATION"; return; fi
+    if [ "${ARM64_EMULATION:-}" = proot ]; then echo proot; return; fi
     if [ ! -e "$fs/register" ]; then mount -t binfmt_misc binfmt_misc "$fs" 2>/dev/null || true; fi
     if [ -e "$fs/register" ]; then
         if [ ! -e "$fs/qemu-aarch64" ] && [ -f "$conf" ]; then
@@ -71,7 +71,13 @@ emulation() {
             echo 1 > "$fs/qemu-aarch64" 2>/dev/null || true
         fi
     fi
-    if arch-test arm64 >/dev/null 2>&1; then echo binfmt; else echo proot; fi
+    if arch-test arm64 >/dev/null 2>&1; then
+        echo binfmt
+    elif [ "${ARM64_EMULATION:-}" = binfmt ]; then
+        die "ARM64_EMULATION=binfmt, but arm64 binaries do not run through binfmt_misc here"
+    else
+        echo proot
+    fi
 }
 
 # The apt sources of the root filesystem: this machine's Debian archive, suites renamed to $SUITE.
@@ -129,14 +135,33 @@ build_rootfs() {
     local proxy=""
     eval "$(apt-config shell proxy Acquire::http::Proxy)"
     if [ -n "$proxy" ]; then args+=(--aptopt="Acquire::http::Proxy \"$proxy\""); fi
+    if [ "$EMULATION" = proot ]; then
+        die "building the root filesystem needs binfmt_misc (mmdebstrap runs dpkg in it): build it" \
+            "once where binfmt_misc can be mounted and point CHECK_ARM64_CACHE at that cache"
+    fi
     rm -rf "$partial"
     say "building the arm64 $SUITE root filesystem with mmdebstrap (minutes): ${sources[*]}"
-    if [ "$EMULATION" = proot ]; then
-        die "building the root filesystem needs binfmt_misc (mmdebstrap runs dpkg in it); build it once where binfmt_misc can be mounted and point CHECK_ARM64_CACHE at it"
-    fi
     nice -n 5 mmdebstrap "${args[@]}" "$SUITE" "$partial" "${sources[@]}"
     touch "$partial/.fer-edge-check-complete"
     mv "$partial" "$target"
+}
+
+# The rootfs's pip reaches the index the host's pip does: the host's index settings (remote
+# ones; the last file wins, as in pip) and, with CA certificates copied in, the system trust
+# store that holds them. PIP_INDEX_URL and proxies in the environment pass through in_rootfs.sh.
+rootfs_pip_conf() {
+    echo "# written by check_arm64.sh from the host's pip configuration"
+    echo "[global]"
+    "$venv/bin/pip" config list 2>/dev/null \
+        | sed -n "s/^[a-z]*\.\(index-url\|extra-index-url\|trusted-host\)='\(.*\)'$/\1 \2/p" \
+        | awk '{ last[$1] = $0 } END { for (name in last) print last[name] }' \
+        | while read -r name values; do
+            kept=$(printf '%s\n' $values | grep -E '^(https?://|[a-zA-Z0-9.-]+$)' | tr '\n' ' ' || true)
+            skipped=$(printf '%s\n' $values | grep -vE '^(https?://|[a-zA-Z0-9.-]+$)' | tr '\n' ' ' || true)
+            if [ -n "$kept" ]; then echo "$name = $kept"; fi
+            if [ -n "$skipped" ]; then echo "# not reachable from the root filesystem: $name $skipped"; fi
+        done
+    if [ -n "$(ca_certs)" ]; then echo "cert = /etc/ssl/certs/ca-certificates.crt"; fi
 }
 
 host_tools
@@ -157,10 +182,10 @@ else
     say "emulation: $EMULATION; root filesystem: $rootfs (new)"
     build_rootfs "$rootfs"
 fi
+for old in "$CACHE"/rootfs-*; do
+    if [ "$old" != "$rootfs" ] && [ -d "$old" ]; then say "not used any more (remove it to free space): $old"; fi
+done
 
-# The rootfs's pip reaches the index the host's pip does: its index settings (remote ones only;
-# the environment's PIP_INDEX_URL and proxies pass through in_rootfs.sh) and, with CA
-# certificates copied in, the system trust store that holds them.
 work=$(mktemp -d "${TMPDIR:-/tmp}/fer-edge-arm64.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/src" "$CACHE/pip"
@@ -181,19 +206,10 @@ say "installing the checkout natively (the reference)"
 "$venv/bin/pip" install "$work/src" "scikit-image>=0.22" > "$work/host-pip.log" 2>&1 \
     || { tail -20 "$work/host-pip.log"; die "pip could not install the checkout in $venv"; }
 
-{
-    echo "# written by check_arm64.sh from the host's pip configuration"
-    echo "[global]"
-    "$venv/bin/pip" config list 2>/dev/null | sed -n "s/^[a-z]*\.\(index-url\|extra-index-url\|trusted-host\)='\(.*\)'$/\1 \2/p" \
-        | while read -r name values; do
-            kept=$(printf '%s\n' $values | grep -E '^(https?://|[a-zA-Z0-9.-]+$)' | tr '\n' ' ' || true)
-            skipped=$(printf '%s\n' $values | grep -vE '^(https?://|[a-zA-Z0-9.-]+$)' | tr '\n' ' ' || true)
-            if [ -n "$kept" ]; then echo "$name = $kept"; fi
-            if [ -n "$skipped" ]; then echo "# not reachable from the root filesystem: $name $skipped"; fi
-        done
-    if [ -n "$(ca_certs)" ]; then echo "cert = /etc/ssl/certs/ca-certificates.crt"; fi
-} > "$rootfs/etc/pip.conf"
-grep -q '^# not reachable' "$rootfs/etc/pip.conf" && say "$(grep '^# not reachable' "$rootfs/etc/pip.conf" | sed 's/^# //')"
+rootfs_pip_conf > "$rootfs/etc/pip.conf"
+if grep -q '^# not reachable' "$rootfs/etc/pip.conf"; then
+    say "$(sed -n 's/^# not reachable/not reachable/p' "$rootfs/etc/pip.conf")"
+fi
 
 status=0
 "$venv/bin/python" "$ROOT/scripts/arm64/check.py" --rootfs "$rootfs" --work "$work" "$@" || status=$?
