@@ -130,7 +130,7 @@ build_rootfs() {
     args=(--variant=apt --architectures=arm64 --include="$PACKAGES" --quiet)
     if [ ${#certs[@]} -gt 0 ]; then
         args+=(--customize-hook="copy-in ${certs[*]} /usr/local/share/ca-certificates/"
-               --customize-hook='chroot "$1" update-ca-certificates >/dev/null')
+               --customize-hook='chroot "$1" update-ca-certificates >/dev/null 2>&1')
     fi
     local proxy=""
     eval "$(apt-config shell proxy Acquire::http::Proxy)"
@@ -141,9 +141,11 @@ build_rootfs() {
     fi
     rm -rf "$partial"
     say "building the arm64 $SUITE root filesystem with mmdebstrap (minutes): ${sources[*]}"
+    local began=$SECONDS
     nice -n 5 mmdebstrap "${args[@]}" "$SUITE" "$partial" "${sources[@]}"
     touch "$partial/.fer-edge-check-complete"
     mv "$partial" "$target"
+    say "root filesystem built in $((SECONDS - began)) s"
 }
 
 # The rootfs's pip reaches the index the host's pip does: the host's index settings (remote
