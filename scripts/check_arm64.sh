@@ -154,7 +154,7 @@ build_rootfs() {
 rootfs_pip_conf() {
     echo "# written by check_arm64.sh from the host's pip configuration"
     echo "[global]"
-    "$venv/bin/pip" config list 2>/dev/null \
+    "$venv/bin/python" -m pip config list 2>/dev/null \
         | sed -n "s/^[a-z]*\.\(index-url\|extra-index-url\|trusted-host\)='\(.*\)'$/\1 \2/p" \
         | awk '{ last[$1] = $0 } END { for (name in last) print last[name] }' \
         | while read -r name values; do
@@ -205,7 +205,7 @@ if [ ! -x "$venv/bin/python" ]; then
     "$PYTHON" -m venv "$venv"
 fi
 say "installing the checkout natively (the reference)"
-"$venv/bin/pip" install "$work/src" "scikit-image>=0.22" > "$work/host-pip.log" 2>&1 \
+"$venv/bin/python" -m pip install "$work/src" "scikit-image>=0.22" > "$work/host-pip.log" 2>&1 \
     || { tail -20 "$work/host-pip.log"; die "pip could not install the checkout in $venv"; }
 
 rootfs_pip_conf > "$rootfs/etc/pip.conf"
