@@ -5,12 +5,14 @@
 #   make test-fast   the unit lane alone (no broker, TensorFlow, browser or subprocess), in seconds
 #   make test-pythons  the unit lane on the oldest and newest supported Pythons (pyenv's 3.10, 3.13)
 #   make check       ruff, mypy and the import-cycle check alone
+#   make check-arm64 (scripts/check_arm64.sh, as root) installs and runs the package in an arm64
+#                    Debian under QEMU (Pi 4, Pi 5, a Jetson stand-in) against a native run
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: demo test test-fast test-pythons check mosquitto test-tools clean
+.PHONY: demo test test-fast test-pythons check check-arm64 mosquitto test-tools clean
 
 demo: $(VENV)/.installed mosquitto
 	$(BIN)/python scripts/demo.py
@@ -68,6 +70,10 @@ mosquitto:
 test-tools:
 	@{ command -v chromium >/dev/null && command -v systemd-analyze >/dev/null; } || \
 		{ $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium systemd; }
+
+# About 10 minutes the first time (the root filesystem, the venvs in it); reruns reuse them.
+check-arm64:
+	$(SUDO) bash scripts/check_arm64.sh
 
 clean:
 	rm -rf $(VENV) .venv-3.* build *.egg-info .pytest_cache

@@ -24,7 +24,9 @@ setup(
                   "fer_edge.systemd": ["*.service", "*.conf"]},
     install_requires=[
         "ai-edge-litert>=1.2",
-        "numpy>=2",
+        # LiteRT's own floor; the code uses no numpy-2-only API. JetPack's OpenCV needs numpy 1.x,
+        # the OpenCV wheels 2.x: make check-arm64 runs both.
+        "numpy>=1.23.2",
         "opencv-python-headless>=4.8,<5",  # 5.x wheels have no CascadeClassifier nor Haar files
         "paho-mqtt>=2,<3",
         "tomli>=2; python_version<'3.11'",

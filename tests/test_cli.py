@@ -41,6 +41,14 @@ def test_bad_input_gives_a_clear_message_and_exit_code(args, code, message):
 
 
 @pytest.mark.slow
+def test_version_names_the_installed_distribution():
+    from importlib.metadata import version
+
+    result = fer_edge("--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"fer-edge {version('fer-edge')}\n"
+
+
 def test_corrupt_and_empty_videos_are_refused(tmp_path):
     empty = tmp_path / "empty.mp4"
     empty.write_bytes(b"")
