@@ -284,3 +284,10 @@ def test_a_crop_of_normal_contrast_is_left_as_it_is(astronaut: np.ndarray) -> No
     x, y, w, h = ASTRONAUT_FACE
     expected = cv2.resize(astronaut[y:y + h, x:x + w], (48, 48), interpolation=cv2.INTER_AREA)
     np.testing.assert_array_equal(crop_face(astronaut, ASTRONAUT_FACE), expected)
+
+
+def test_an_opencv_too_old_for_yunet_is_named_with_the_remedy(monkeypatch) -> None:
+    """Debian 12's OpenCV 4.6 has FaceDetectorYN but fails on the 2023 model at the first frame."""
+    monkeypatch.setattr(cv2, "__version__", "4.6.0")
+    with pytest.raises(ModelError, match=r"OpenCV 4\.6\.0 cannot run YuNet.*4\.8 or newer.*type = \"haar\""):
+        YuNetFaceDetector()

@@ -31,6 +31,15 @@ SIDE_PER_HEIGHT = 0.889
 CENTRE_UP_PER_HEIGHT = 0.020
 
 
+MIN_OPENCV = (4, 8)
+
+
+def opencv_version() -> tuple[int, int]:
+    """OpenCV's major and minor version, e.g. (4, 14)."""
+    major, minor = (int(part) for part in cv2.__version__.split(".")[:2])
+    return major, minor
+
+
 def square_box(x: float, y: float, w: float, h: float) -> Box:
     """The square, Haar-like box for a YuNet box (all in the same pixels)."""
     side = SIDE_PER_HEIGHT * h
@@ -45,9 +54,11 @@ class YuNetFaceDetector:
         """``settings`` is the validated [detector] table; ``model_path`` defaults to the shipped file."""
         self.settings = s = settings or DetectorConfig()
         path = Path(model_path) if model_path is not None else shipped_path("models", MODEL_NAME)
-        if not hasattr(cv2, "FaceDetectorYN"):
-            raise ModelError(f"OpenCV {cv2.__version__} has no FaceDetectorYN (it needs 4.8 or newer): "
-                             "pip install 'opencv-python-headless>=4.8,<5', or set detector.type = \"haar\"")
+        if not hasattr(cv2, "FaceDetectorYN") or opencv_version() < MIN_OPENCV:
+            # 4.6/4.7 have FaceDetectorYN but fail on this model's graph at the first frame
+            raise ModelError(f"OpenCV {cv2.__version__} cannot run YuNet's {MODEL_NAME} (it needs 4.8 or "
+                             "newer: JetPack 6 and the pip wheels have it): pip install "
+                             "'opencv-python-headless>=4.8,<5', or set detector.type = \"haar\"")
         if not path.is_file() or path.stat().st_size == 0:
             raise ModelError(f"YuNet model {path} is missing or empty; reinstall fer-edge, "
                              "or set detector.type = \"haar\"")

@@ -19,6 +19,12 @@ Targets (``--target``, default all):
 picamera2 is not in the root filesystem (only the Raspberry Pi archive has it): a command that
 imported it eagerly fails here.
 
+The comparisons run Haar (``--detector haar``), whose integer cascade gives the same boxes on
+both sides. YuNet, the default, is a float network: under emulation it gave the same boxes and
+labels in every event but scores up to 1.2e-3 apart (OpenCV's DNN and resize kernels differ
+between NEON and AVX), and Debian's OpenCV 4.6 (the Jetson stand-in) cannot run its 2023 model
+at all (JetPack 6 has 4.8): fer-edge then says so and names detector.type = "haar".
+
 Scores agree to 1e-6 for these inputs, but that is not a law: the crops are bit-identical on
 both sides, while XNNPACK's int8 kernels for arm64 and x86-64 (Zen 4 here) can round an output
 one step (1/256) apart; a 48x48 crop of the astronaut without predict's margin does. Such a
@@ -53,6 +59,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))  # the te
 from support.broker import MosquittoBroker  # noqa: E402
 
 XNNPACK_STARTED = "Created TensorFlow Lite XNNPACK delegate"  # LiteRT's log line
+DETECTOR = "haar"  # bit-identical across CPUs; see the module's docstring
+
 # Versions the venvs in the root filesystem take from the native venv, so that both sides run
 # the same code; the Jetson venvs take numpy from their README step and OpenCV from apt.
 PINNED = ("ai-edge-litert", "numpy", "opencv-python-headless", "paho-mqtt")
@@ -236,7 +244,7 @@ def step_install_service(check: Check, target: Target) -> None:
 def step_predict(check: Check, target: Target) -> None:
     """``predict`` on the photos gives the native faces, boxes, labels and scores."""
     photos = [check.rootfs.guest(photo) for photo in check.photos]
-    result = check.rootfs.run(target.cpu, [fer_edge(target), "predict", *photos])
+    result = check.rootfs.run(target.cpu, [fer_edge(target), "predict", "--detector", DETECTOR, *photos])
     if result.returncode != 0:
         check.report(target.name, "predict", False, failure(result))
         return
@@ -280,7 +288,7 @@ def collect_events(broker: MosquittoBroker, device_id: str, run: Callable[[], su
 
 def run_args(video: str, broker: MosquittoBroker, device_id: str) -> list[str]:
     """``fer-edge run``'s arguments: the video, every frame and every face, the local broker."""
-    return ["run", "--source", video, "--no-realtime", "--publish", "every",
+    return ["run", "--source", video, "--detector", DETECTOR, "--no-realtime", "--publish", "every",
             "--mqtt-host", broker.host, "--mqtt-port", str(broker.port), "--device-id", device_id]
 
 
@@ -306,7 +314,8 @@ def native_reference(check: Check, broker: MosquittoBroker) -> bool:
     command = [sys.executable, "-m", "fer_edge"]
     # the root filesystem's commands start from an empty environment; fer-edge reads FER_EDGE_*
     env = {k: v for k, v in os.environ.items() if not k.startswith("FER_EDGE_")}
-    result = subprocess.run([*command, "predict", *map(str, check.photos)], capture_output=True, text=True,
+    result = subprocess.run([*command, "predict", "--detector", DETECTOR, *map(str, check.photos)],
+                            capture_output=True, text=True,
                             env=env)
     if result.returncode != 0:
         return check.report("native", "predict", False, failure(result))
