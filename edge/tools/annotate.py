@@ -1,8 +1,5 @@
-"""Annotated frames: boxes, track ids and smoothed emotions drawn on the picture.
-
-``draw_annotations`` serves ``fer-edge annotate`` (a video in, an annotated MP4 out) and the
-preview stream of ``fer-edge run --preview`` (edge.preview).
-"""
+"""``fer-edge annotate``: a video (or a photo) in, a copy with each face's box, track id and
+emotion drawn out (the drawing is fer_edge.overlay, shared with the preview stream)."""
 
 from __future__ import annotations
 
