@@ -42,11 +42,13 @@ def mix(x: tf.Tensor, y: tf.Tensor, w: tf.Tensor | None, lam: tf.Tensor,
     """
     import tensorflow as tf
 
-    lam = tf.cast(lam, x.dtype)
-    x = lam * x + (1 - lam) * tf.gather(x, partner)
+    # the images may be bfloat16 (--bf16) while targets and weights stay float32
+    lam_x, lam = tf.cast(lam, x.dtype), tf.cast(lam, y.dtype)
+    x = lam_x * x + (1 - lam_x) * tf.gather(x, partner)
     y_other = tf.gather(y, partner)
     if w is None:
         return x, lam * y + (1 - lam) * y_other
+    w = tf.cast(w, y.dtype)
     w_self, w_other = lam * w, (1 - lam) * tf.gather(w, partner)
     weight = w_self + w_other
     y = (w_self[:, None] * y + w_other[:, None] * y_other) / tf.maximum(weight, 1e-12)[:, None]

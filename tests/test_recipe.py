@@ -219,3 +219,16 @@ def test_quantize_fits_the_temperature_and_bakes_in_the_crops(tmp_path, sample, 
     assert "--tta-crops/--tta-side: crops must be 1..6" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         quantize.main(["models/fer_edge_fast.keras", "--data", str(csv), "--temperature", "-1"])
+
+
+def test_mixup_of_bfloat16_images_keeps_float32_targets_and_weights():
+    """--bf16 makes the images bfloat16 while targets and weights stay float32 (a crash before)."""
+    import tensorflow as tf
+    from fer_convert.augment import mix
+
+    x = tf.cast(tf.fill((4, 48, 48, 1), 100.0), tf.bfloat16)
+    y = tf.constant(np.eye(7, dtype=np.float32)[[0, 1, 2, 3]])
+    w = tf.constant([1.0, 2.0, 1.0, 0.5])
+    x_mixed, y_mixed, w_mixed = mix(x, y, w, tf.constant(0.25), tf.constant([1, 0, 3, 2]))
+    assert (x_mixed.dtype, y_mixed.dtype, w_mixed.dtype) == (tf.bfloat16, tf.float32, tf.float32)
+    np.testing.assert_allclose(y_mixed.numpy().sum(axis=1), 1, atol=1e-6)
