@@ -7,6 +7,13 @@ Prints accuracy, per-class precision/recall/F1, the expected calibration error (
 negative log-likelihood of the scores, and where the data carries FER+ votes (fer2013.npz)
 the accuracy against the FER+ majority labels; writes a JSON report, a confusion-matrix PNG
 and a reliability-diagram PNG where asked.
+
+Several models are evaluated as an ensemble: the mean of their probabilities, each model
+averaged as the options say (the teachers ``train --teacher A --teacher B`` distils from are
+this ensemble with ``--mirror-average``).
+
+    python -m fer_convert.evaluate models/fer_edge.keras runs/other/model.keras \
+        --data ../shared/data/fer2013.npz --split PublicTest --mirror-average
 """
 
 from __future__ import annotations
@@ -137,12 +144,19 @@ def format_report(result: dict) -> str:
 
 
 def option_problem(args: argparse.Namespace) -> str | None:
-    """What is wrong with the averaging and temperature options, or None."""
-    if Path(args.model).suffix == ".tflite":
+    """What is wrong with the models, the averaging and the temperature options, or None."""
+    for model in args.model:
+        if not Path(model).is_file():
+            return f"model {model} not found"
+    if all(Path(model).suffix == ".tflite" for model in args.model):
         if args.tta_crops != 1 or args.temperature != 1:
             return ("--tta-crops and --temperature apply to Keras models; a .tflite file carries "
                     "its own averaging and temperature (set them with fer_convert.quantize)")
         return None
+    if any(Path(model).suffix == ".tflite" for model in args.model) and (
+            args.tta_crops != 1 or args.temperature != 1 or args.mirror_average):
+        return ("--mirror-average, --tta-crops and --temperature would apply to the Keras models "
+                "of this ensemble only; evaluate .tflite and .keras files separately")
     from .model import crop_windows  # imports Keras, which a .tflite evaluation does without
 
     if args.temperature <= 0:
@@ -154,11 +168,17 @@ def option_problem(args: argparse.Namespace) -> str | None:
     return None
 
 
+def title(models: list[str]) -> str:
+    """A plot title for one model or an ensemble: the file names joined with " + "."""
+    return " + ".join(Path(model).name for model in models)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: evaluate, print the table, write the JSON and PNG where asked."""
     p = argparse.ArgumentParser(prog="python -m fer_convert.evaluate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model", help="a .keras model or a .tflite file")
+    p.add_argument("model", nargs="+",
+                   help="a .keras model or a .tflite file; several: the mean of their scores")
     p.add_argument("--data", required=True, help="fer2013.npz, fer2013.csv or an image-folder root")
     p.add_argument("--split", default="PrivateTest")
     p.add_argument("--json", type=Path, help="write the report here")
@@ -178,20 +198,17 @@ def main(argv: list[str] | None = None) -> int:
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if not Path(args.model).is_file():
-        print(f"error: model {args.model} not found", file=sys.stderr)
-        return 2
     problem = option_problem(args)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
-    name = str(args.model) + " (mirror-averaged)" * args.mirror_average
+    name = " + ".join(args.model) + " (mirror-averaged)" * args.mirror_average
     if args.tta_crops != 1:
         name += f" ({args.tta_crops} crops of {args.tta_side} px)"
     if args.temperature != 1:
         name += f" (T = {args.temperature:g})"
-    scores = predict(args.model, split.images, args.mirror_average, args.tta_crops, args.tta_side,
-                     args.temperature)
+    scores = np.mean([predict(model, split.images, args.mirror_average, args.tta_crops, args.tta_side,
+                              args.temperature) for model in args.model], axis=0)
     predicted = scores.argmax(axis=1)
     result = {"model": name, "split": split.name, **report(split.labels, predicted),
               "ece": round(expected_calibration_error(scores, split.labels), 4),
@@ -201,9 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     if args.confusion:
-        plot_confusion(result["confusion"], args.confusion, f"{Path(args.model).name}, {split.name}")
+        plot_confusion(result["confusion"], args.confusion, f"{title(args.model)}, {split.name}")
     if args.reliability:
-        plot_reliability(scores, split.labels, args.reliability, f"{Path(args.model).name}, {split.name}")
+        plot_reliability(scores, split.labels, args.reliability, f"{title(args.model)}, {split.name}")
     return 0
 
 

@@ -114,3 +114,27 @@ def test_evaluate_reports_calibration_and_ferplus_accuracy(tmp_path, sample, cap
     result = json.loads(report.read_text())
     assert result["model"].endswith("(mirror-averaged) (2 crops of 44 px) (T = 1.5)")
     assert result["accuracy"] > 0.5
+
+
+@pytest.mark.tensorflow
+def test_evaluate_scores_an_ensemble_as_the_mean_of_its_models(tmp_path, sample, capsys):
+    """Several models: the report is that of their mean scores, each model averaged alike."""
+    from fer_convert import evaluate
+
+    images, labels = sample
+    data = tmp_path / "f.npz"
+    np.savez(data, images=images, labels=labels, usage=np.full(len(labels), 2, np.uint8))
+    report = tmp_path / "report.json"
+    models = ["models/fer_edge_fast.keras", "models/fer_edge.keras"]
+    assert evaluate.main([*models, "--data", str(data), "--mirror-average", "--json", str(report)]) == 0
+    result = json.loads(report.read_text())
+    mean = np.mean([evaluate.predict_keras(m, images, mirror_average=True) for m in models], axis=0)
+    assert result["model"] == " + ".join(models) + " (mirror-averaged)"
+    assert result["accuracy"] == round(float(np.mean(mean.argmax(axis=1) == labels)), 4)
+
+    # a missing member is named; options that would reach only the Keras members are refused
+    assert evaluate.main([models[0], "runs/none.keras", "--data", str(data)]) == 2
+    assert "model runs/none.keras not found" in capsys.readouterr().err
+    assert evaluate.main([models[0], "models/fer_edge_fast_int8.tflite", "--data", str(data),
+                          "--mirror-average"]) == 2
+    assert "evaluate .tflite and .keras files separately" in capsys.readouterr().err

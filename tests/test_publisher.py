@@ -6,6 +6,7 @@ import itertools
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -216,6 +217,26 @@ def test_other_refusals_are_retried():
     pub, client = fake_publisher()
     client.connect("Server unavailable")
     assert pub.fatal_error is None and not pub.connected and not client.disconnected
+
+
+@pytest.mark.parametrize("reason", ["Success", "Not authorized"])
+def test_wait_connected_wakes_on_the_brokers_answer(reason):
+    """It returns as soon as paho's thread reports the CONNACK: True if accepted, False if refused."""
+    pub, client = fake_publisher()
+    answer = threading.Timer(0.05, client.connect, (reason,))
+    answer.start()
+    started = time.monotonic()
+    assert pub.wait_connected(timeout=30) is (reason == "Success")
+    assert time.monotonic() - started < 10  # woken, not timed out
+    assert (pub.fatal_error is None) is (reason == "Success")
+    answer.join()
+
+
+def test_wait_connected_gives_up_after_the_timeout():
+    pub, _ = fake_publisher()
+    started = time.monotonic()
+    assert pub.wait_connected(timeout=0.2) is False
+    assert time.monotonic() - started >= 0.2
 
 
 def test_topics_follow_the_contract():

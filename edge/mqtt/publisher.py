@@ -1,30 +1,27 @@
 """MQTT output: retained availability, expression events and stats over paho-mqtt 2.
 
-The paho adapter. The outbox (outbox.py) holds what waits for the broker; ConnectionHealth
-(health.py) turns paho's connection callbacks into one clear line per cause and decides what
-no retry can fix; reasons.py words it.
+The paho adapter (client.py makes and configures the paho client). The outbox (outbox.py)
+holds what waits for the broker; ConnectionHealth (health.py) turns paho's connection callbacks
+into one clear line per cause and decides what no retry can fix; reasons.py words it.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import operator
 import sys
 import threading
 from collections.abc import Callable
 from typing import Any, Final
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
+from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
 from ..config import MqttConfig
-from ..errors import BrokerError, ConfigError
+from ..errors import BrokerError
 from . import reasons
 from .checks import topic_problem
+from .client import OFFLINE, ONLINE, configure, new_client, to_json
 from .health import ConnectionHealth, Outcome
 from .identity import client_id_for
 from .outbox import Delivery, Outbox, Outgoing
@@ -32,16 +29,10 @@ from .reasons import Endpoint
 
 log = logging.getLogger(__name__)
 
-ONLINE, OFFLINE = "online", "offline"
-PROTOCOLS = {"5": mqtt.MQTTv5, "3.1.1": mqtt.MQTTv311}
 # Messages handed to paho and not yet acknowledged; the rest wait in the outbox, the only
 # place the oldest can be dropped: paho's own queue refuses the newest instead.
 _MAX_INFLIGHT = 20
 _CONTROL_SLOTS = 4  # room in paho's queue for the "online" sent straight from on_connect
-# MQTT 5: the broker holds our last will this long after a connection ends. A client that comes
-# back sooner (a restart; or, with the same client id, the other board of a clash) cancels it,
-# so the status does not flap "offline" on every takeover; a dead daemon's "offline" is this late.
-WILL_DELAY_S = 2
 
 
 class MqttPublisher:
@@ -72,6 +63,7 @@ class MqttPublisher:
         self._outbox = Outbox(config.queue_size, window=max(1, min(_MAX_INFLIGHT, config.queue_size)))
         self._drain_lock = threading.Lock()
         self._drain_wanted = self._connected = False
+        self._state = threading.Condition()  # notified when `connected` or `fatal_error` changes
         self._fatal: BrokerError | None = None
         self._direct: dict[int, str] = {}  # message id -> topic of what on_connect sent past the outbox
         self._refused_direct = 0
@@ -81,8 +73,7 @@ class MqttPublisher:
         self._started = self._stopped = False
         self._subscriptions: dict[str, int] = {}  # topic filter -> QoS, renewed on every connect
         self._connect_callbacks: list[Callable[[], None]] = []
-        self._client = client or mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=PROTOCOLS[config.protocol])
+        self._client = client or new_client(config, self.client_id)
         self._client.on_connect = self._on_connect
         self._client.on_connect_fail = self._on_connect_fail
         self._client.on_disconnect = self._on_disconnect
@@ -122,33 +113,22 @@ class MqttPublisher:
         """Configure the client and connect in the background; a down broker is not an error."""
         if self._started:
             return
-        s, c = self._config, self._client
-        mqtt5 = s.protocol == "5"
-        if self._announce:
-            will = _properties(PacketTypes.WILLMESSAGE, WillDelayInterval=WILL_DELAY_S) if mqtt5 else None
-            c.will_set(self.status_topic, OFFLINE, qos=1, retain=True, properties=will)
-        if s.username:
-            c.username_pw_set(s.username, self._password)
-        if s.tls:
-            try:
-                c.tls_set(ca_certs=s.ca_file or None, certfile=s.cert_file or None,
-                          keyfile=s.key_file or None)
-            except (OSError, ValueError) as err:  # ssl.SSLError is an OSError; load_config checks these first
-                files = f"ca_file={s.ca_file!r}, cert_file={s.cert_file!r}, key_file={s.key_file!r}"
-                raise ConfigError(f"mqtt: cannot load the TLS files ({files}): {err}") from err
-            if s.tls_insecure:
-                c.tls_insecure_set(True)  # the broker's certificate is still checked against the CA
-        first, longest = self._reconnect_delays
-        c.reconnect_delay_set(first, longest)  # type: ignore[arg-type]  # paho annotates int, takes float
-        c.max_inflight_messages_set(self._outbox.window + _CONTROL_SLOTS)
-        c.max_queued_messages_set(self._outbox.window + _CONTROL_SLOTS)  # a backstop: see _MAX_INFLIGHT
-        # A will outlives its session on no broker: the session lasts as long as the will waits.
-        session = _properties(PacketTypes.CONNECT, SessionExpiryInterval=WILL_DELAY_S) if mqtt5 else None
-        c.connect_async(s.host, s.port, keepalive=s.keepalive, properties=session)
+        s = self._config
+        session = configure(self._client, s, password=self._password,
+                            status_topic=self.status_topic if self._announce else None,
+                            reconnect_delays=self._reconnect_delays,
+                            window=self._outbox.window + _CONTROL_SLOTS)
+        self._client.connect_async(s.host, s.port, keepalive=s.keepalive, properties=session)
         log.info("publishing to MQTT broker %s:%d as %s (MQTT %s)", s.host, s.port, self.client_id,
                  s.protocol)
-        c.loop_start()
+        self._client.loop_start()
         self._started = True
+
+    def wait_connected(self, timeout: float) -> bool:
+        """Block until the broker accepts us, refuses us for good or ``timeout`` s pass; True if connected."""
+        with self._state:
+            self._state.wait_for(lambda: self._connected or self._fatal is not None, timeout)
+            return self._connected
 
     def publish_event(self, event: dict[str, Any]) -> None:
         """Publish one expression event as compact JSON with the configured QoS."""
@@ -258,7 +238,7 @@ class MqttPublisher:
             online = client.publish(self.status_topic, ONLINE, qos=1, retain=True)
             self._direct[online.mid] = self.status_topic
         self._outbox.reconnected()
-        self._connected = True
+        self._set_connected(True)
         self._drain()
         # A clean session forgets subscriptions, and a broker restart forgets retained messages.
         for topic, qos in self._subscriptions.items():
@@ -272,7 +252,7 @@ class MqttPublisher:
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: mqtt.DisconnectFlags,
                        reason_code: ReasonCode, properties: Any) -> None:
-        self._connected = False
+        self._set_connected(False)
         self._outbox.wake()
         if self._stopped or self._fatal is not None:
             return  # we hung up
@@ -297,22 +277,19 @@ class MqttPublisher:
         if outcome.fatal is not None:
             self._fail(outcome.fatal)
 
+    def _set_connected(self, connected: bool) -> None:
+        with self._state:
+            self._connected = connected
+            self._state.notify_all()
+
     def _fail(self, message: str) -> None:
         log.debug("fatal: %s", message)  # the daemon reports it, from fatal_error
         self._fatal = BrokerError(message)
-        self._connected = False
+        self._set_connected(False)
         self._outbox.wake()
         self._health.stop()
         # Ends paho's reconnect loop: retrying cannot fix credentials or certificates.
         self._client.disconnect()
-
-
-def _properties(packet_type: int, **values: int) -> Properties:
-    """MQTT 5 properties of one packet type, e.g. ``WillDelayInterval=2``."""
-    properties = Properties(packet_type)
-    for name, value in values.items():
-        setattr(properties, name, value)
-    return properties
 
 
 def _call_safely(callback: Callable[..., None], *args: Any) -> None:
@@ -322,7 +299,3 @@ def _call_safely(callback: Callable[..., None], *args: Any) -> None:
     except Exception:
         log.exception("MQTT callback %r failed", callback)
 
-
-def to_json(obj: dict[str, Any]) -> str:
-    """Compact JSON of a payload, as published; numpy scalars and arrays become lists/numbers."""
-    return json.dumps(obj, separators=(",", ":"), default=operator.methodcaller("tolist"))

@@ -22,7 +22,7 @@ from ..classifier import Expression, TFLiteExpressionClassifier
 from ..config import Config, load_config
 from ..daemon import build_classifier, build_pipeline
 from ..faces import Face, FaceDetector, build_detector
-from ..mqtt.publisher import to_json  # the exact serialisation publish_event does
+from ..mqtt.client import to_json  # the exact serialisation publish_event does
 from ..sources import Frame, FrameSource, open_source, to_gray
 from ..stats import StageTimes
 from .bench_args import LIVE_FRAMES

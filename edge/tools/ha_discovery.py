@@ -25,9 +25,7 @@ def cmd_ha_discovery(args: argparse.Namespace) -> int:
     (discovery.remove if args.remove else discovery.publish)()
     publisher.start()
     deadline = time.monotonic() + args.timeout
-    while not publisher.connected and publisher.fatal_error is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    connected = publisher.connected
+    connected = publisher.wait_connected(args.timeout)
     publisher.stop(timeout=max(0.5, deadline - time.monotonic()))
     if publisher.fatal_error:
         raise publisher.fatal_error
