@@ -23,13 +23,17 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from .calibrate import expected_calibration_error, negative_log_likelihood, plot_reliability  # noqa: E402
-from .data import LABELS, NO_MAJORITY, DataError, Split, load  # noqa: E402
+from .data import LABELS, NO_MAJORITY, SIDE, DataError, Split, load  # noqa: E402
+
+if TYPE_CHECKING:
+    from .model import TTA
 
 
 def predict_tflite(model_path: str | Path, images: np.ndarray, threads: int = 1) -> np.ndarray:
@@ -40,32 +44,32 @@ def predict_tflite(model_path: str | Path, images: np.ndarray, threads: int = 1)
     return np.stack([classifier.probabilities(face) for face in images])
 
 
-def predict_keras(model_path: str | Path, images: np.ndarray, mirror_average: bool = False,
-                  crops: int = 1, side: int = 44, temperature: float = 1.0) -> np.ndarray:
+def predict_keras(model_path: str | Path, images: np.ndarray, tta: TTA | None = None,
+                  temperature: float = 1.0) -> np.ndarray:
     """(N, 7) probabilities from a Keras model taking raw 0..255 pixels (N, 48, 48) uint8.
 
-    ``mirror_average`` and ``crops`` average each face's scores over its mirror image and over
-    fixed crops of ``side`` px, as the int8 graph does (convert.model.with_test_time_average);
-    ``temperature`` divides the logits first (convert.model.with_temperature).
+    ``tta`` averages each face's scores over its views (mirror image, fixed crops, a centre
+    crop) as the int8 graph does (convert.model.with_test_time_average; None: one pass over
+    the whole face); ``temperature`` divides the logits first (convert.model.with_temperature).
     """
     import keras
 
-    from .model import tta_views, with_temperature
+    from .model import ONE_PASS, tta_views, with_temperature
 
     model = keras.models.load_model(model_path)
     if temperature != 1:
         model = with_temperature(model, temperature)
     x = images[..., None].astype(np.float32)
     return np.mean([model.predict(keras.ops.convert_to_numpy(v), batch_size=256, verbose=0)
-                    for v in tta_views(x, crops, side, mirror_average)], axis=0)
+                    for v in tta_views(x, tta or ONE_PASS)], axis=0)
 
 
-def predict(model_path: str | Path, images: np.ndarray, mirror_average: bool = False,
-            crops: int = 1, side: int = 44, temperature: float = 1.0) -> np.ndarray:
+def predict(model_path: str | Path, images: np.ndarray, tta: TTA | None = None,
+            temperature: float = 1.0) -> np.ndarray:
     """Dispatch on the file type: .tflite through LiteRT, anything else through Keras."""
     if Path(model_path).suffix == ".tflite":
         return predict_tflite(model_path, images)
-    return predict_keras(model_path, images, mirror_average, crops, side, temperature)
+    return predict_keras(model_path, images, tta, temperature)
 
 
 def ferplus_accuracy(split: Split, predicted: np.ndarray) -> dict | None:
@@ -143,29 +147,32 @@ def format_report(result: dict) -> str:
     return "\n".join(lines)
 
 
-def option_problem(args: argparse.Namespace) -> str | None:
-    """What is wrong with the models, the averaging and the temperature options, or None."""
+def test_time_views(args: argparse.Namespace) -> tuple[TTA | None, str | None]:
+    """The views the options ask for (None for .tflite files), or what is wrong with them."""
     for model in args.model:
         if not Path(model).is_file():
-            return f"model {model} not found"
-    if all(Path(model).suffix == ".tflite" for model in args.model):
-        if args.tta_crops != 1 or args.temperature != 1:
-            return ("--tta-crops and --temperature apply to Keras models; a .tflite file carries "
-                    "its own averaging and temperature (set them with fer_convert.quantize)")
-        return None
-    if any(Path(model).suffix == ".tflite" for model in args.model) and (
-            args.tta_crops != 1 or args.temperature != 1 or args.mirror_average):
-        return ("--mirror-average, --tta-crops and --temperature would apply to the Keras models "
-                "of this ensemble only; evaluate .tflite and .keras files separately")
-    from .model import crop_windows  # imports Keras, which a .tflite evaluation does without
-
+            return None, f"model {model} not found"
+    keras_options = (args.tta_crops != 1 or args.temperature != 1 or args.centre_crop != SIDE
+                     or args.mirror_average)
+    tflite = [Path(model).suffix == ".tflite" for model in args.model]
+    if all(tflite):
+        if keras_options:
+            return None, ("--mirror-average, --tta-crops, --centre-crop and --temperature apply to "
+                          "Keras models; a .tflite file carries its own averaging and temperature "
+                          "(set them with fer_convert.quantize)")
+        return None, None
+    if any(tflite) and keras_options:
+        return None, ("--mirror-average, --tta-crops, --centre-crop and --temperature would apply "
+                      "to the Keras models of this ensemble only; evaluate .tflite and .keras "
+                      "files separately")
     if args.temperature <= 0:
-        return f"--temperature must be positive, got {args.temperature}"
+        return None, f"--temperature must be positive, got {args.temperature}"
+    from .model import TTA  # imports Keras, which a .tflite evaluation does without
+
     try:
-        crop_windows(args.tta_crops, args.tta_side)
+        return TTA(args.tta_crops, args.tta_side, args.mirror_average, args.centre_crop), None
     except ValueError as exc:
-        return f"--tta-crops/--tta-side: {exc}"
-    return None
+        return None, f"--tta-crops/--tta-side/--centre-crop: {exc}"
 
 
 def title(models: list[str]) -> str:
@@ -190,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="Keras models: average over N fixed crops (1: the whole face; up to 6: "
                         "whole, centre, 4 corners), as quantize --tta-crops does")
     p.add_argument("--tta-side", type=int, default=44, metavar="PX", help="side of those crops")
+    p.add_argument("--centre-crop", type=int, default=SIDE, metavar="PX",
+                   help="Keras models: cut every view from the face's centre PX x PX, resized to "
+                        "48x48, as quantize --centre-crop does (48: the whole face)")
     p.add_argument("--temperature", type=float, default=1.0,
                    help="Keras models: divide the logits by this before the softmax")
     args = p.parse_args(argv)
@@ -198,17 +208,14 @@ def main(argv: list[str] | None = None) -> int:
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    problem = option_problem(args)
+    tta, problem = test_time_views(args)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
-    name = " + ".join(args.model) + " (mirror-averaged)" * args.mirror_average
-    if args.tta_crops != 1:
-        name += f" ({args.tta_crops} crops of {args.tta_side} px)"
+    name = " + ".join(args.model) + (f" {tta.describe()}" if tta and tta.describe() else "")
     if args.temperature != 1:
         name += f" (T = {args.temperature:g})"
-    scores = np.mean([predict(model, split.images, args.mirror_average, args.tta_crops, args.tta_side,
-                              args.temperature) for model in args.model], axis=0)
+    scores = np.mean([predict(model, split.images, tta, args.temperature) for model in args.model], axis=0)
     predicted = scores.argmax(axis=1)
     result = {"model": name, "split": split.name, **report(split.labels, predicted),
               "ece": round(expected_calibration_error(scores, split.labels), 4),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import keras
@@ -83,45 +84,82 @@ def crop_and_resize(faces: Faces, window: tuple[int, int, int]) -> Faces:
     return keras.ops.image.resize(crop, (SIDE, SIDE), interpolation="bilinear")
 
 
-def tta_views(faces: Faces, crops: int = 1, side: int = 44, mirror: bool = True) -> Iterator[Faces]:
+@dataclass(frozen=True)
+class TTA:
+    """Test-time augmentation: the views of each face whose scores the exported graph averages.
+
+    ``centre_crop``: every view is cut from the face's centre ``centre_crop`` x ``centre_crop``
+    px, resized back to 48x48 (48: the whole face). It is the evaluation-time centre crop of
+    ImageNet practice (224 of 256 px, Krizhevsky et al. 2012); for these models it frames the
+    face as tightly as their zoom augmentation taught them to expect (models/README.md).
+    ``crops``, ``side``: the windows of that framed face (``crop_windows``); ``mirror``: each
+    window also mirrored. Raises ValueError for sizes that do not fit the 48x48 face.
+    """
+
+    crops: int = 1
+    side: int = 44
+    mirror: bool = True
+    centre_crop: int = SIDE
+
+    def __post_init__(self) -> None:
+        crop_windows(self.crops, self.side)
+        if not 1 <= self.centre_crop <= SIDE:
+            raise ValueError(f"the centre crop must be 1..{SIDE} px, got {self.centre_crop}")
+
+    @property
+    def views(self) -> int:
+        """Passes of the network per face."""
+        return self.crops * (2 if self.mirror else 1)
+
+    def describe(self) -> str:
+        """What a report says of these views, e.g. "(mirror-averaged) (centre 46 px)"."""
+        words = " (mirror-averaged)" * self.mirror
+        words += f" ({self.crops} crops of {self.side} px)" * (self.crops > 1)
+        words += f" (centre {self.centre_crop} px)" * (self.centre_crop < SIDE)
+        return words.strip()
+
+
+ONE_PASS = TTA(mirror=False)  # the plain network: the whole face, once
+
+
+def tta_views(faces: Faces, tta: TTA) -> Iterator[Faces]:
     """The (B, 48, 48, 1) views a test-time average runs: each window, then its mirror image.
 
     A generator, so that scoring many faces holds one view at a time.
     """
-    for window in crop_windows(crops, side):
-        view = crop_and_resize(faces, window)
+    mid = (SIDE - tta.centre_crop) // 2
+    framed = crop_and_resize(faces, (mid, mid, tta.centre_crop))
+    for window in crop_windows(tta.crops, tta.side):
+        view = crop_and_resize(framed, window)
         yield view
-        if mirror:
+        if tta.mirror:
             yield keras.ops.flip(view, axis=2)
 
 
-def with_test_time_average(model: keras.Model, crops: int = 1, side: int = 44,
-                           mirror: bool = True) -> keras.Model:
-    """The model's scores averaged over fixed crops of the face and their mirrors, in one graph.
+def with_test_time_average(model: keras.Model, tta: TTA) -> keras.Model:
+    """The model's scores averaged over the views of ``tta``, in one graph.
 
-    ``crops`` windows (``crop_windows``), each also mirrored where ``mirror``: V = crops x 2
-    views of a (B, 48, 48, 1) batch run as one batch of V x B inside the graph, and the
-    (V x B, 7) scores are averaged back to (B, 7). The exported model keeps the [1, 48, 48, 1]
-    input, stores the weights once and costs V passes per face. Faces are close to
-    symmetric, so a classifier's errors on a face and on its mirror are partly independent:
+    V = ``tta.views`` views of a (B, 48, 48, 1) batch run as one batch of V x B inside the
+    graph, and the (V x B, 7) scores are averaged back to (B, 7). The exported model keeps the
+    [1, 48, 48, 1] input, stores the weights once and costs V passes per face. Faces are close
+    to symmetric, so a classifier's errors on a face and on its mirror are partly independent:
     the mirror alone raised PrivateTest accuracy by 2.3 points (models/README.md).
     """
-    inputs = keras.Input((SIDE, SIDE, 1), name="pixels")
-    views = len(crop_windows(crops, side)) * (2 if mirror else 1)
-    if views == 1:
+    if tta == ONE_PASS:
         return model
+    inputs = keras.Input((SIDE, SIDE, 1), name="pixels")
     batch = layers.Lambda(
-        lambda t: keras.ops.concatenate(list(tta_views(t, crops, side, mirror)), axis=0),
+        lambda t: keras.ops.concatenate(list(tta_views(t, tta)), axis=0),
         name="test_time_views")(inputs)
     scores = layers.Lambda(
-        lambda t: keras.ops.mean(keras.ops.reshape(t, (views, -1, len(LABELS))), axis=0),
+        lambda t: keras.ops.mean(keras.ops.reshape(t, (tta.views, -1, len(LABELS))), axis=0),
         name="test_time_average")(model(batch))
-    return keras.Model(inputs, scores, name=f"{model.name}_tta{views}")
+    return keras.Model(inputs, scores, name=f"{model.name}_tta{tta.views}")
 
 
 def with_mirror_average(model: keras.Model) -> keras.Model:
     """The model's scores averaged over the face and its mirror image, in one graph."""
-    return with_test_time_average(model, crops=1, mirror=True)
+    return with_test_time_average(model, TTA())
 
 
 def with_temperature(model: keras.Model, temperature: float) -> keras.Model:
@@ -152,10 +190,10 @@ def logits_layer(model: keras.Model) -> layers.Dense:
                          "temperatures apply to models built by convert.model.build_model") from None
 
 
-def view_logits(model: keras.Model, images: np.ndarray, crops: int = 1, side: int = 44,
-                mirror: bool = True, batch_size: int = 256) -> np.ndarray:
+def view_logits(model: keras.Model, images: np.ndarray, tta: TTA = TTA(),  # noqa: B008 - frozen
+                batch_size: int = 256) -> np.ndarray:
     """(V, N, 7) float32 logits of each test-time view of (N, 48, 48) uint8 faces."""
     logits = keras.Model(model.inputs, logits_layer(model).output)
     x = images[..., None].astype(np.float32)
     return np.stack([logits.predict(keras.ops.convert_to_numpy(v), batch_size=batch_size, verbose=0)
-                     for v in tta_views(x, crops, side, mirror)]).astype(np.float32)
+                     for v in tta_views(x, tta)]).astype(np.float32)

@@ -8,7 +8,8 @@
 
 The output takes uint8 [1, 48, 48, 1] raw pixels and returns 7 uint8 scores, averaged inside
 the graph over the face and its mirror image (--no-mirror-average for the plain network) and,
-with --tta-crops N, over N fixed crops (convert.model.with_test_time_average). --temperature
+with --tta-crops N, over N fixed crops (convert.model.with_test_time_average); --centre-crop PX
+cuts every view from the face's centre PX x PX first (convert.model.TTA). --temperature
 divides the logits before the softmax, folded into the last dense layer: a number, or "fit"
 to fit it on PublicTest (minimum negative log-likelihood of the averaged scores). The float
 model the int8 one is compared with is averaged and scaled the same way. The conversion fails
@@ -36,11 +37,13 @@ from .calibrate import (  # noqa: E402
     fit_temperature,
     negative_log_likelihood,
 )
-from .data import DataError, load  # noqa: E402
+from .data import SIDE, DataError, load  # noqa: E402
 from .evaluate import predict_keras, predict_tflite  # noqa: E402
 
 if TYPE_CHECKING:
     import keras
+
+    from .model import TTA
 
 
 class QuantizationError(Exception):
@@ -57,26 +60,24 @@ def representative_faces(data: str | Path, count: int, seed: int) -> np.ndarray:
     return split.images[rng.permutation(rows)]
 
 
-def convert(model_path: str | Path, faces: np.ndarray, mirror_average: bool = True, crops: int = 1,
-            side: int = 44, temperature: float = 1.0) -> bytes:
+def convert(model_path: str | Path, faces: np.ndarray, tta: TTA, temperature: float = 1.0) -> bytes:
     """The saved model's full-integer conversion, scaled by ``temperature`` and test-time averaged."""
     import keras
 
     from .model import with_temperature, with_test_time_average
 
     model = with_temperature(keras.models.load_model(model_path), temperature)
-    return to_int8(with_test_time_average(model, crops, side, mirror_average), faces)
+    return to_int8(with_test_time_average(model, tta), faces)
 
 
-def fitted_temperature(model_path: str | Path, data: str | Path, mirror_average: bool, crops: int,
-                       side: int) -> dict:
+def fitted_temperature(model_path: str | Path, data: str | Path, tta: TTA) -> dict:
     """Fit the temperature on PublicTest; with the NLL (nats) and ECE (share) before and after."""
     import keras
 
     from .model import view_logits
 
     split = load(data, "PublicTest")
-    logits = view_logits(keras.models.load_model(model_path), split.images, crops, side, mirror_average)
+    logits = view_logits(keras.models.load_model(model_path), split.images, tta)
     temperature = fit_temperature(logits, split.labels)
     before, after = averaged_probabilities(logits), averaged_probabilities(logits, temperature)
     return {"temperature": round(temperature, 4), "calibration_split": split.name,
@@ -120,26 +121,29 @@ def float_ops(tflite_path: str | Path) -> list[str]:
 
 def quantize(model_path: Path, data: str | Path, out: Path, gate_split: str = "PrivateTest",
              max_drop: float = 1.0, calibration_faces: int = 1000, seed: int = 0,
-             mirror_average: bool = True, crops: int = 1, side: int = 44,
-             temperature: float | str = 1.0) -> dict:
+             tta: TTA | None = None, temperature: float | str = 1.0) -> dict:
     """Convert, check for float ops and the accuracy drop, then write ``out``.
 
+    ``tta``: the views averaged inside the graph (None: the face and its mirror, ``TTA()``);
     ``temperature``: a number, or "fit" to fit one on PublicTest (``fitted_temperature``).
     """
-    calibration = (fitted_temperature(model_path, data, mirror_average, crops, side)
+    from .model import TTA
+
+    tta = tta or TTA()
+    calibration = (fitted_temperature(model_path, data, tta)
                    if temperature == "fit" else {"temperature": float(temperature)})
     temperature = calibration["temperature"]
     faces = representative_faces(data, calibration_faces, seed)
     with tempfile.TemporaryDirectory() as tmp:
         candidate = Path(tmp) / out.name
-        candidate.write_bytes(convert(model_path, faces, mirror_average, crops, side, temperature))
+        candidate.write_bytes(convert(model_path, faces, tta, temperature))
         leftovers = float_ops(candidate)
         if leftovers:
             raise QuantizationError(
                 f"the int8 model still has float ops: {', '.join(sorted(set(leftovers)))}; "
                 "replace those layers with ones that have int8 builtins")
         split = load(data, gate_split)
-        float_scores = predict_keras(model_path, split.images, mirror_average, crops, side, temperature)
+        float_scores = predict_keras(model_path, split.images, tta, temperature)
         float_acc = float(np.mean(float_scores.argmax(1) == split.labels))
         int8_acc = float(np.mean(predict_tflite(candidate, split.images).argmax(1) == split.labels))
         drop = 100 * (float_acc - int8_acc)
@@ -184,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
                         "up to 6: whole, centre, 4 corners); N x 2 passes with the mirror")
     p.add_argument("--tta-side", type=int, default=44, metavar="PX",
                    help="side of those crops (match train --crop)")
+    p.add_argument("--centre-crop", type=int, default=SIDE, metavar="PX",
+                   help="cut every view from the face's centre PX x PX, resized to 48x48 inside "
+                        "the graph (48: the whole face; one resize, no extra pass)")
     p.add_argument("--temperature", type=temperature_option, default=1.0, metavar="T|fit",
                    help="divide the logits by T inside the graph; fit: fit T on PublicTest (default 1)")
     args = p.parse_args(argv)
@@ -191,17 +198,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: model {args.model} not found; train one with python -m fer_convert.train",
               file=sys.stderr)
         return 2
-    from .model import crop_windows
+    from .model import TTA
 
     try:
-        crop_windows(args.tta_crops, args.tta_side)
+        tta = TTA(args.tta_crops, args.tta_side, args.mirror_average, args.centre_crop)
     except ValueError as exc:
-        print(f"error: --tta-crops/--tta-side: {exc}", file=sys.stderr)
+        print(f"error: --tta-crops/--tta-side/--centre-crop: {exc}", file=sys.stderr)
         return 2
     try:
         result = quantize(args.model, args.data, args.out, args.gate_split, args.max_drop,
-                          args.calibration_faces, mirror_average=args.mirror_average,
-                          crops=args.tta_crops, side=args.tta_side, temperature=args.temperature)
+                          args.calibration_faces, tta=tta, temperature=args.temperature)
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -39,6 +39,7 @@ def teacher_probabilities(teachers: Sequence[Path], split: Split, cache: Path) -
     while the ``.json`` beside it names the same teacher files and face count.
     """
     from .evaluate import predict_keras
+    from .model import TTA
 
     key, key_file = teacher_key(teachers, len(split)), cache.with_suffix(".json")
     if cache.exists() and key_file.exists() and json.loads(key_file.read_text()) == key:
@@ -48,7 +49,7 @@ def teacher_probabilities(teachers: Sequence[Path], split: Split, cache: Path) -
     total = np.zeros((len(split), len(LABELS)), np.float64)
     for teacher in teachers:
         log.info("scoring %d training faces with the teacher %s", len(split), teacher)
-        total += predict_keras(teacher, split.images, mirror_average=True)
+        total += predict_keras(teacher, split.images, TTA())
     scores = (total / len(teachers)).astype(np.float32)
     np.save(cache, scores)
     key_file.write_text(json.dumps(key, indent=2) + "\n")

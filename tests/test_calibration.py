@@ -120,6 +120,7 @@ def test_evaluate_reports_calibration_and_ferplus_accuracy(tmp_path, sample, cap
 def test_evaluate_scores_an_ensemble_as_the_mean_of_its_models(tmp_path, sample, capsys):
     """Several models: the report is that of their mean scores, each model averaged alike."""
     from fer_convert import evaluate
+    from fer_convert.model import TTA
 
     images, labels = sample
     data = tmp_path / "f.npz"
@@ -128,7 +129,7 @@ def test_evaluate_scores_an_ensemble_as_the_mean_of_its_models(tmp_path, sample,
     models = ["models/fer_edge_fast.keras", "models/fer_edge.keras"]
     assert evaluate.main([*models, "--data", str(data), "--mirror-average", "--json", str(report)]) == 0
     result = json.loads(report.read_text())
-    mean = np.mean([evaluate.predict_keras(m, images, mirror_average=True) for m in models], axis=0)
+    mean = np.mean([evaluate.predict_keras(m, images, TTA()) for m in models], axis=0)
     assert result["model"] == " + ".join(models) + " (mirror-averaged)"
     assert result["accuracy"] == round(float(np.mean(mean.argmax(axis=1) == labels)), 4)
 

@@ -112,6 +112,7 @@ def test_distillation_blends_the_teachers_into_the_targets(tmp_path, sample):
     import keras
     from fer_convert import train
     from fer_convert.evaluate import predict_keras
+    from fer_convert.model import TTA
     from fer_convert.teachers import distilled
 
     hard = np.eye(7, dtype=np.float32)[[3, 0]]
@@ -131,7 +132,7 @@ def test_distillation_blends_the_teachers_into_the_targets(tmp_path, sample):
     scores = np.load(run / "teacher_scores.npy")
     training = load(csv, "Training")
     assert scores.shape == (len(training), 7)
-    each = [predict_keras(t, training.images, mirror_average=True) for t in teachers]
+    each = [predict_keras(t, training.images, TTA()) for t in teachers]
     np.testing.assert_allclose(scores, np.mean(each, axis=0), atol=1e-5)
     # the shipped models as teachers: they agree with most of these labels, and are no constant
     assert (scores.argmax(axis=1) == training.labels).mean() > 0.5

@@ -22,6 +22,7 @@ class Shipped(NamedTuple):
     mirror_average: bool  # the int8 graph averages each face with its mirror image
     floor: float  # accuracy floor on the sample
     temperature: float = 1.0  # folded into the int8 graph's last layer (models/README.md)
+    centre_crop: int = 48  # every view is cut from the face's centre this many px (quantize --centre-crop)
 
 
 # With 500 faces the sample's standard error is about 2.1 points, so a floor about two of them
@@ -59,11 +60,13 @@ def test_every_class_is_predicted_and_recalled(sample, shipped):
 @pytest.mark.tensorflow
 def test_int8_agrees_with_float(sample, shipped):
     from fer_convert.evaluate import predict_keras
+    from fer_convert.model import TTA
 
     name, probabilities = shipped
     spec = SHIPPED[name]
     # compare like with like: the float model averaged over the mirror image where the int8 one is
-    float_probabilities = predict_keras(ROOT / "models" / spec.keras, sample[0], spec.mirror_average,
+    tta = TTA(mirror=spec.mirror_average, centre_crop=spec.centre_crop)
+    float_probabilities = predict_keras(ROOT / "models" / spec.keras, sample[0], tta,
                                         temperature=spec.temperature)
     agreement = float(np.mean(float_probabilities.argmax(1) == probabilities.argmax(1)))
     assert agreement >= 0.95, f"{name}: int8 and float agree on {agreement:.3f} of the faces"

@@ -154,6 +154,8 @@ def test_crop_average_graph_matches_averaging_the_crops_by_hand(tmp_path, sample
     import tensorflow as tf
     from fer_convert.calibrate import averaged_probabilities
     from fer_convert.model import (
+        ONE_PASS,
+        TTA,
         build_model,
         crop_windows,
         view_logits,
@@ -173,17 +175,23 @@ def test_crop_average_graph_matches_averaging_the_crops_by_hand(tmp_path, sample
         views.append(tf.image.resize(x[:, top:top + 44, left:left + 44], (48, 48)).numpy())
     by_hand = [model.predict(v[:, :, ::-1] if mirrored else v, verbose=0)
                for v in views for mirrored in (False, True)]
-    graph = with_test_time_average(model, crops=5, side=44)
+    graph = with_test_time_average(model, TTA(crops=5, side=44))
     np.testing.assert_allclose(graph.predict(x, verbose=0), np.mean(by_hand, axis=0), atol=1e-6)
     np.testing.assert_allclose(graph.predict(x[:1], verbose=0), np.mean(by_hand, axis=0)[:1], atol=1e-6)
     # today's export: the face and its mirror; and no averaging at all
     np.testing.assert_allclose(with_mirror_average(model).predict(x, verbose=0),
                                np.mean(by_hand[:2], axis=0), atol=1e-6)
-    assert with_test_time_average(model, crops=1, mirror=False) is model
+    assert with_test_time_average(model, ONE_PASS) is model
+
+    # a centre crop frames the face first: the centre 46 px, resized back to 48, and its mirror
+    framed = tf.image.resize(x[:, 1:47, 1:47], (48, 48)).numpy()
+    np.testing.assert_allclose(
+        with_test_time_average(model, TTA(centre_crop=46)).predict(x, verbose=0),
+        np.mean([model.predict(v, verbose=0) for v in (framed, framed[:, :, ::-1])], axis=0), atol=1e-6)
 
     # the temperature divides the logits of every view before its softmax
-    hot = with_test_time_average(with_temperature(model, 2.5), crops=5, side=44)
-    expected = averaged_probabilities(view_logits(model, faces, crops=5, side=44), 2.5)
+    hot = with_test_time_average(with_temperature(model, 2.5), TTA(crops=5, side=44, centre_crop=46))
+    expected = averaged_probabilities(view_logits(model, faces, TTA(crops=5, side=44, centre_crop=46)), 2.5)
     np.testing.assert_allclose(hot.predict(x, verbose=0), expected, atol=1e-6)
     assert len(hot.get_weights()) == len(model.get_weights())  # folded in: no new weight
 
@@ -199,6 +207,8 @@ def test_crop_average_graph_matches_averaging_the_crops_by_hand(tmp_path, sample
         crop_windows(7, 44)
     with pytest.raises(ValueError, match="crop side must be 1..47"):
         crop_windows(2, 48)
+    with pytest.raises(ValueError, match="centre crop must be 1..48"):
+        TTA(centre_crop=49)
 
 
 def test_quantize_fits_the_temperature_and_bakes_in_the_crops(tmp_path, sample, capsys):
@@ -208,7 +218,8 @@ def test_quantize_fits_the_temperature_and_bakes_in_the_crops(tmp_path, sample, 
     csv = write_csv(tmp_path / "fer2013.csv", images, labels, usages_for(len(labels)))
     out = tmp_path / "fast_tta.tflite"
     assert quantize.main(["models/fer_edge_fast.keras", "--data", str(csv), "--out", str(out),
-                          "--no-mirror-average", "--tta-crops", "2", "--temperature", "fit",
+                          "--no-mirror-average", "--tta-crops", "2", "--centre-crop", "46",
+                          "--temperature", "fit",
                           "--calibration-faces", "70", "--max-drop", "5"]) == 0
     printed = capsys.readouterr().out
     assert "fitted on PublicTest: NLL" in printed and quantize.float_ops(out) == []
@@ -216,7 +227,10 @@ def test_quantize_fits_the_temperature_and_bakes_in_the_crops(tmp_path, sample, 
     assert after <= before
     assert quantize.main(["models/fer_edge_fast.keras", "--data", str(csv), "--out", str(out),
                           "--tta-crops", "9"]) == 2
-    assert "--tta-crops/--tta-side: crops must be 1..6" in capsys.readouterr().err
+    assert "--tta-crops/--tta-side/--centre-crop: crops must be 1..6" in capsys.readouterr().err
+    assert quantize.main(["models/fer_edge_fast.keras", "--data", str(csv), "--out", str(out),
+                          "--centre-crop", "0"]) == 2
+    assert "the centre crop must be 1..48 px, got 0" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         quantize.main(["models/fer_edge_fast.keras", "--data", str(csv), "--temperature", "-1"])
 
