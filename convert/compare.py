@@ -25,7 +25,6 @@ from types import ModuleType
 from typing import Any
 
 from fer_edge.classifier import (
-    TFLiteExpressionClassifier,
     default_model_path,
     resolve_model_path,
 )
@@ -98,11 +97,11 @@ def compare(config: Config, new_source: SourceFactory, limit: int,
     """int8 against float TFLite, alternated."""
     with tempfile.TemporaryDirectory(prefix="fer-convert-compare-") as tmp:
         int8_model = resolve_model_path(config.model.path)
-        keras, mirror, float_model = None, None, args.float_model
+        keras, views, float_model = None, None, args.float_model
         if not float_model:
             keras = keras_model(args, int8_model)
-            mirror = TFLiteExpressionClassifier(int8_model).mirror_averaged
-            float_model = reference("--compare").float_tflite(keras, tmp, mirror_average=mirror)
+            float_model, tta = reference("--compare").float_tflite(keras, tmp, int8_model)
+            views = {"mirror_average": tta.mirror, "crops": tta.crops, "centre_crop": tta.centre_crop}
         int8 = daemon_loop("int8", config, new_source(), limit)
         flt = daemon_loop("float", dataclasses.replace(
             config, model=dataclasses.replace(config.model, path=str(float_model))), new_source(), limit)
@@ -110,7 +109,7 @@ def compare(config: Config, new_source: SourceFactory, limit: int,
     require_faces(int8, flt)
     ints, floats = int8.result(), flt.result()
     return {"int8": ints, "float": floats, "float_model": str(float_model),
-            "keras_model": str(keras) if keras else None, "mirror_average": mirror,
+            "keras_model": str(keras) if keras else None, **(views or {"mirror_average": None}),
             "classify_face_speedup": round(floats["stages"]["classify_face"]["p50_ms"]
                                            / ints["stages"]["classify_face"]["p50_ms"], 2),
             "fps_ratios": pass_ratios(flt, int8)}

@@ -127,6 +127,7 @@ def quantize(model_path: Path, data: str | Path, out: Path, gate_split: str = "P
     ``tta``: the views averaged inside the graph (None: the face and its mirror, ``TTA()``);
     ``temperature``: a number, or "fit" to fit one on PublicTest (``fitted_temperature``).
     """
+    from .metadata import with_views
     from .model import TTA
 
     tta = tta or TTA()
@@ -136,7 +137,7 @@ def quantize(model_path: Path, data: str | Path, out: Path, gate_split: str = "P
     faces = representative_faces(data, calibration_faces, seed)
     with tempfile.TemporaryDirectory() as tmp:
         candidate = Path(tmp) / out.name
-        candidate.write_bytes(convert(model_path, faces, tta, temperature))
+        candidate.write_bytes(with_views(convert(model_path, faces, tta, temperature), tta, temperature))
         leftovers = float_ops(candidate)
         if leftovers:
             raise QuantizationError(

@@ -12,25 +12,34 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+if TYPE_CHECKING:
+    from .model import TTA
 
-def float_tflite(keras_path: str | Path, out_dir: str | Path, mirror_average: bool = True) -> Path:
-    """Convert the float Keras model to a float32 .tflite with a uint8 pixel input; return its path.
 
-    ``mirror_average``: the same graph as a mirror-averaged int8 model (the default one), only
-    in float32; False for a plain network such as the fast model.
+def float_tflite(keras_path: str | Path, out_dir: str | Path, int8_path: str | Path) -> tuple[Path, TTA]:
+    """Convert the float Keras model to a float32 .tflite computing what ``int8_path`` computes.
+
+    The test-time views and temperature come from the int8 file's ``fer_edge_views`` entry
+    (``fer_convert.metadata``); a file made before it records them is taken to average the
+    face with its mirror where its graph flips the face (the default model) and to run the
+    plain network otherwise. Returns the float file's path and the views it averages.
     """
     import keras
     import tensorflow as tf
+    from fer_edge.classifier import TFLiteExpressionClassifier
 
-    from .model import with_mirror_average
+    from .metadata import read_views
+    from .model import TTA, with_temperature, with_test_time_average
 
-    model = keras.models.load_model(keras_path)
-    model = with_mirror_average(model) if mirror_average else model
+    recorded = read_views(int8_path)
+    tta, temperature = recorded or (TTA(mirror=TFLiteExpressionClassifier(int8_path).mirror_averaged), 1.0)
+    model = with_test_time_average(with_temperature(keras.models.load_model(keras_path), temperature), tta)
     # A cast in front keeps the daemon's input contract (uint8 [1, 48, 48, 1]), so the comparison
     # runs the float model through the same TFLiteExpressionClassifier as the int8 one.
     pixels = keras.Input((48, 48, 1), batch_size=1, dtype="uint8", name="pixels")
@@ -39,7 +48,7 @@ def float_tflite(keras_path: str | Path, out_dir: str | Path, mirror_average: bo
     # the converter prints its SavedModel signature on stdout, which must stay clean for --json
     with contextlib.redirect_stdout(sys.stderr):
         out.write_bytes(tf.lite.TFLiteConverter.from_keras_model(wrapped).convert())
-    return out
+    return out, tta
 
 
 def keras_predictor(keras_path: str | Path) -> Callable[[np.ndarray], np.ndarray]:

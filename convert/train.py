@@ -106,6 +106,8 @@ def check_recipe(args: argparse.Namespace) -> None:
         raise SystemExit(f"error: --ema must be in [0, 1), got {args.ema} (0 turns it off)")
     if args.mixup < 0:
         raise SystemExit(f"error: --mixup must be >= 0, got {args.mixup} (0 turns it off)")
+    if not 1 <= args.teacher_centre_crop <= SIDE:
+        raise SystemExit(f"error: --teacher-centre-crop must be 1..{SIDE} px, got {args.teacher_centre_crop}")
     if args.crop and not SIDE // 2 <= args.crop < SIDE:
         raise SystemExit(f"error: --crop must be {SIDE // 2}..{SIDE - 1} px, got {args.crop} "
                          "(0 turns it off)")
@@ -170,7 +172,8 @@ def train(args: argparse.Namespace) -> dict:
     y = targets(train_split, args.labels == "ferplus")
     if args.teacher:
         teachers = [Path(t) for t in args.teacher]
-        scores = teacher_probabilities(teachers, train_split, out / "teacher_scores.npy")
+        scores = teacher_probabilities(teachers, train_split, out / "teacher_scores.npy",
+                                       args.teacher_centre_crop)
         y = distilled(y, scores, args.teacher_weight)
     train_ds = make_dataset(train_split, y, args.batch_size, args.seed, augment=True, weights=weights,
                             crop=args.crop, mixup_alpha=args.mixup)
@@ -230,6 +233,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--teacher", action="append", metavar="MODEL",
                    help="distil from this trained .keras model's mirror-averaged scores; repeat it "
                         "to distil from the mean of several teachers")
+    p.add_argument("--teacher-centre-crop", type=int, default=SIDE, metavar="PX",
+                   help="score the teachers' views from the face's centre PX x PX, as the int8 "
+                        "graph of quantize --centre-crop PX does (48: the whole face)")
     p.add_argument("--teacher-weight", type=float, default=0.7,
                    help="share of the teacher's scores in the targets (the rest: the labels)")
     p.add_argument("--class-weights", choices=("none", "sqrt", "inverse"), default="sqrt",

@@ -141,7 +141,8 @@ def test_baseline_seed_and_float_conversion(face_video):
     assert seed["decode_included"] and seed["settings"]["detector"]["scale_factor"] == 1.3
     assert report["compare"]["float_model"].endswith("fer_edge_float.tflite")
     assert report["compare"]["keras_model"].endswith("models/fer_edge.keras")
-    assert report["compare"]["mirror_average"] is True
+    # the shipped default records its views: the centre 47 px and the mirror (models/README.md)
+    assert (report["compare"]["mirror_average"], report["compare"]["centre_crop"]) == (True, 47)
     assert report["compare"]["float"]["recall"] == 1.0
 
 

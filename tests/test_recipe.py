@@ -213,6 +213,8 @@ def test_crop_average_graph_matches_averaging_the_crops_by_hand(tmp_path, sample
 
 def test_quantize_fits_the_temperature_and_bakes_in_the_crops(tmp_path, sample, capsys):
     from fer_convert import quantize
+    from fer_convert.metadata import read_views
+    from fer_convert.model import TTA
 
     images, labels = sample
     csv = write_csv(tmp_path / "fer2013.csv", images, labels, usages_for(len(labels)))
@@ -225,6 +227,9 @@ def test_quantize_fits_the_temperature_and_bakes_in_the_crops(tmp_path, sample, 
     assert "fitted on PublicTest: NLL" in printed and quantize.float_ops(out) == []
     before, after = (float(v) for v in printed.split("NLL ")[1].split(",")[0].split(" -> "))
     assert after <= before
+    # the file records its views and temperature, for the float twin fer_convert.compare builds
+    tta, temperature = read_views(out)
+    assert tta == TTA(crops=2, mirror=False, centre_crop=46) and 0 < temperature != 1
     assert quantize.main(["models/fer_edge_fast.keras", "--data", str(csv), "--out", str(out),
                           "--tta-crops", "9"]) == 2
     assert "--tta-crops/--tta-side/--centre-crop: crops must be 1..6" in capsys.readouterr().err
@@ -246,3 +251,22 @@ def test_mixup_of_bfloat16_images_keeps_float32_targets_and_weights():
     x_mixed, y_mixed, w_mixed = mix(x, y, w, tf.constant(0.25), tf.constant([1, 0, 3, 2]))
     assert (x_mixed.dtype, y_mixed.dtype, w_mixed.dtype) == (tf.bfloat16, tf.float32, tf.float32)
     np.testing.assert_allclose(y_mixed.numpy().sum(axis=1), 1, atol=1e-6)
+
+
+def test_teacher_scores_follow_the_teachers_centre_crop(tmp_path, sample):
+    """--teacher-centre-crop scores the views the int8 graph would run; the cache knows the difference."""
+    from fer_convert.data import load
+    from fer_convert.evaluate import predict_keras
+    from fer_convert.model import TTA
+    from fer_convert.teachers import teacher_probabilities
+
+    images, labels = sample
+    data = tmp_path / "f.npz"
+    np.savez(data, images=images[:120], labels=labels[:120], usage=np.zeros(120, np.uint8))
+    split, teacher, cache = load(data, "Training"), [Path("models/fer_edge_fast.keras")], tmp_path / "t.npy"
+    whole = teacher_probabilities(teacher, split, cache)
+    framed = teacher_probabilities(teacher, split, cache, centre_crop=47)
+    expected = predict_keras(teacher[0], split.images, TTA(centre_crop=47))
+    np.testing.assert_allclose(framed, expected, atol=1e-6)
+    assert np.abs(framed - whole).max() > 1e-3  # recomputed, not the cached whole-face scores
+    assert json.loads(cache.with_suffix(".json").read_text())["centre_crop"] == 47
