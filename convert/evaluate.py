@@ -54,14 +54,13 @@ def predict_keras(model_path: str | Path, images: np.ndarray, tta: TTA | None = 
     """
     import keras
 
-    from .model import ONE_PASS, tta_views, with_temperature
+    from .model import ONE_PASS, tta_views, with_input_blur, with_temperature
 
-    model = keras.models.load_model(model_path)
-    if temperature != 1:
-        model = with_temperature(model, temperature)
+    tta = tta or ONE_PASS
+    model = with_input_blur(with_temperature(keras.models.load_model(model_path), temperature), tta.blur)
     x = images[..., None].astype(np.float32)
     return np.mean([model.predict(keras.ops.convert_to_numpy(v), batch_size=256, verbose=0)
-                    for v in tta_views(x, tta or ONE_PASS)], axis=0)
+                    for v in tta_views(x, tta)], axis=0)
 
 
 def predict(model_path: str | Path, images: np.ndarray, tta: TTA | None = None,
@@ -153,16 +152,16 @@ def test_time_views(args: argparse.Namespace) -> tuple[TTA | None, str | None]:
         if not Path(model).is_file():
             return None, f"model {model} not found"
     keras_options = (args.tta_crops != 1 or args.temperature != 1 or args.centre_crop != SIDE
-                     or args.mirror_average)
+                     or args.mirror_average or args.blur != 0)
     tflite = [Path(model).suffix == ".tflite" for model in args.model]
     if all(tflite):
         if keras_options:
-            return None, ("--mirror-average, --tta-crops, --centre-crop and --temperature apply to "
+            return None, ("--mirror-average, --tta-crops, --centre-crop, --blur and --temperature apply to "
                           "Keras models; a .tflite file carries its own averaging and temperature "
                           "(set them with fer_convert.quantize)")
         return None, None
     if any(tflite) and keras_options:
-        return None, ("--mirror-average, --tta-crops, --centre-crop and --temperature would apply "
+        return None, ("--mirror-average, --tta-crops, --centre-crop, --blur and --temperature would apply "
                       "to the Keras models of this ensemble only; evaluate .tflite and .keras "
                       "files separately")
     if args.temperature <= 0:
@@ -170,9 +169,9 @@ def test_time_views(args: argparse.Namespace) -> tuple[TTA | None, str | None]:
     from .model import TTA  # imports Keras, which a .tflite evaluation does without
 
     try:
-        return TTA(args.tta_crops, args.tta_side, args.mirror_average, args.centre_crop), None
+        return TTA(args.tta_crops, args.tta_side, args.mirror_average, args.centre_crop, args.blur), None
     except ValueError as exc:
-        return None, f"--tta-crops/--tta-side/--centre-crop: {exc}"
+        return None, f"--tta-crops/--tta-side/--centre-crop/--blur: {exc}"
 
 
 def title(models: list[str]) -> str:
@@ -200,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--centre-crop", type=int, default=SIDE, metavar="PX",
                    help="Keras models: cut every view from the face's centre PX x PX, resized to "
                         "48x48, as quantize --centre-crop does (48: the whole face)")
+    p.add_argument("--blur", type=float, default=0.0, metavar="SIGMA",
+                   help="Keras models: blur every view (Gaussian, SIGMA px), as quantize --blur does")
     p.add_argument("--temperature", type=float, default=1.0,
                    help="Keras models: divide the logits by this before the softmax")
     args = p.parse_args(argv)

@@ -19,6 +19,8 @@ Faces = Any
 # the width at each halving keeps the cost of the first three stages about equal; the last
 # stage stops at 192 because wider ones overfit 28k faces. models/README.md has the measurements.
 DEFAULT_WIDTHS = (32, 64, 128, 192)
+# Largest test-time blur (sigma, px) whose weight a 3x3 Gaussian holds to within 1%
+MAX_BLUR = 0.6
 
 
 def build_model(widths: tuple[int, ...] = DEFAULT_WIDTHS, dropout: float = 0.4,
@@ -93,18 +95,23 @@ class TTA:
     ImageNet practice (224 of 256 px, Krizhevsky et al. 2012); for these models it frames the
     face as tightly as their zoom augmentation taught them to expect (models/README.md).
     ``crops``, ``side``: the windows of that framed face (``crop_windows``); ``mirror``: each
-    window also mirrored. Raises ValueError for sizes that do not fit the 48x48 face.
+    window also mirrored. ``blur``: the sigma (px) of a Gaussian blur every view gets, folded
+    into the first convolution (``with_input_blur``: no extra op). Raises ValueError for sizes
+    that do not fit the 48x48 face.
     """
 
     crops: int = 1
     side: int = 44
     mirror: bool = True
     centre_crop: int = SIDE
+    blur: float = 0.0
 
     def __post_init__(self) -> None:
         crop_windows(self.crops, self.side)
         if not 1 <= self.centre_crop <= SIDE:
             raise ValueError(f"the centre crop must be 1..{SIDE} px, got {self.centre_crop}")
+        if not 0 <= self.blur <= MAX_BLUR:
+            raise ValueError(f"the blur must be 0..{MAX_BLUR} px (sigma), got {self.blur}")
 
     @property
     def views(self) -> int:
@@ -116,6 +123,7 @@ class TTA:
         words = " (mirror-averaged)" * self.mirror
         words += f" ({self.crops} crops of {self.side} px)" * (self.crops > 1)
         words += f" (centre {self.centre_crop} px)" * (self.centre_crop < SIDE)
+        words += f" (blur {self.blur:g} px)" * (self.blur > 0)
         return words.strip()
 
 
@@ -136,6 +144,51 @@ def tta_views(faces: Faces, tta: TTA) -> Iterator[Faces]:
             yield keras.ops.flip(view, axis=2)
 
 
+def gaussian_kernel(sigma: float) -> np.ndarray:
+    """(3, 3) Gaussian weights of standard deviation ``sigma`` px, summing to 1.
+
+    3x3 holds all but 0.1% of the weight of a sigma of 0.5 px (1.0% at 0.6 px, ``MAX_BLUR``).
+    """
+    side = np.exp(-np.arange(-1, 2) ** 2 / (2 * sigma**2))
+    kernel = np.outer(side, side)
+    return kernel / kernel.sum()
+
+
+def with_input_blur(model: keras.Model, sigma: float) -> keras.Model:
+    """``model`` with a Gaussian blur of its input folded into its first convolution.
+
+    A blur and a convolution compose into one convolution whose kernel is the two kernels
+    convolved: the first 3x3 conv becomes 5x5 (a single-channel input, so a few more
+    multiply-adds per pixel, and no extra op in the int8 graph). The network trained on faces
+    its augmentation had resampled; a test face blurred this way looks more like them (see
+    models/README.md). Zero padding at the border, as the conv itself does. Raises ValueError
+    for a model whose first conv is not 3x3 over one channel.
+    """
+    if sigma == 0:
+        return model
+    first = next(layer for layer in model.layers if isinstance(layer, layers.Conv2D))
+    kernel, *rest = first.get_weights()
+    if kernel.shape[:3] != (3, 3, 1):
+        raise ValueError(f"cannot fold a blur into {first.name}: a 3x3 conv over one channel expected, "
+                         f"got kernel {kernel.shape}")
+    g = gaussian_kernel(sigma)
+    folded = np.zeros((5, 5, 1, kernel.shape[3]), np.float32)
+    for u, v in np.ndindex(3, 3):  # the full 2-D convolution of each 3x3 kernel with g
+        folded[u:u + 3, v:v + 3] += g[u, v] * kernel
+
+    def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
+        config = layer.get_config()
+        if layer.name == first.name:
+            config["kernel_size"] = folded.shape[:2]
+        return layer.__class__.from_config(config)
+
+    copy = keras.models.clone_model(model, clone_function=clone)
+    for source, target in zip(model.layers, copy.layers, strict=True):
+        target.set_weights([folded, *rest] if source.name == first.name
+                           else source.get_weights())
+    return copy
+
+
 def with_test_time_average(model: keras.Model, tta: TTA) -> keras.Model:
     """The model's scores averaged over the views of ``tta``, in one graph.
 
@@ -145,7 +198,8 @@ def with_test_time_average(model: keras.Model, tta: TTA) -> keras.Model:
     to symmetric, so a classifier's errors on a face and on its mirror are partly independent:
     the mirror alone raised PrivateTest accuracy by 2.3 points (models/README.md).
     """
-    if tta == ONE_PASS:
+    model = with_input_blur(model, tta.blur)
+    if tta.views == 1 and tta.centre_crop == SIDE:
         return model
     inputs = keras.Input((SIDE, SIDE, 1), name="pixels")
     batch = layers.Lambda(
@@ -193,6 +247,7 @@ def logits_layer(model: keras.Model) -> layers.Dense:
 def view_logits(model: keras.Model, images: np.ndarray, tta: TTA = TTA(),  # noqa: B008 - frozen
                 batch_size: int = 256) -> np.ndarray:
     """(V, N, 7) float32 logits of each test-time view of (N, 48, 48) uint8 faces."""
+    model = with_input_blur(model, tta.blur)
     logits = keras.Model(model.inputs, logits_layer(model).output)
     x = images[..., None].astype(np.float32)
     return np.stack([logits.predict(keras.ops.convert_to_numpy(v), batch_size=batch_size, verbose=0)

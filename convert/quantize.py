@@ -9,7 +9,8 @@
 The output takes uint8 [1, 48, 48, 1] raw pixels and returns 7 uint8 scores, averaged inside
 the graph over the face and its mirror image (--no-mirror-average for the plain network) and,
 with --tta-crops N, over N fixed crops (convert.model.with_test_time_average); --centre-crop PX
-cuts every view from the face's centre PX x PX first (convert.model.TTA). --temperature
+cuts every view from the face's centre PX x PX first, --blur SIGMA folds a Gaussian blur into
+the first convolution (convert.model.TTA). --temperature
 divides the logits before the softmax, folded into the last dense layer: a number, or "fit"
 to fit it on PublicTest (minimum negative log-likelihood of the averaged scores). The float
 model the int8 one is compared with is averaged and scaled the same way. The conversion fails
@@ -192,6 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--centre-crop", type=int, default=SIDE, metavar="PX",
                    help="cut every view from the face's centre PX x PX, resized to 48x48 inside "
                         "the graph (48: the whole face; one resize, no extra pass)")
+    p.add_argument("--blur", type=float, default=0.0, metavar="SIGMA",
+                   help="fold a Gaussian blur of SIGMA px into the first convolution (0: none; "
+                        "no extra op: test faces resampled as the training faces were)")
     p.add_argument("--temperature", type=temperature_option, default=1.0, metavar="T|fit",
                    help="divide the logits by T inside the graph; fit: fit T on PublicTest (default 1)")
     args = p.parse_args(argv)
@@ -202,9 +206,9 @@ def main(argv: list[str] | None = None) -> int:
     from .model import TTA
 
     try:
-        tta = TTA(args.tta_crops, args.tta_side, args.mirror_average, args.centre_crop)
+        tta = TTA(args.tta_crops, args.tta_side, args.mirror_average, args.centre_crop, args.blur)
     except ValueError as exc:
-        print(f"error: --tta-crops/--tta-side/--centre-crop: {exc}", file=sys.stderr)
+        print(f"error: --tta-crops/--tta-side/--centre-crop/--blur: {exc}", file=sys.stderr)
         return 2
     try:
         result = quantize(args.model, args.data, args.out, args.gate_split, args.max_drop,

@@ -7,17 +7,21 @@ set -euo pipefail
 data=${1:?usage: $0 path/to/fer2013.npz (or fer2013.csv, or an image-folder root)}
 cd "$(dirname "$0")/.."
 mkdir -p models/reports
-evaluate() {  # MODEL SPLIT REPORT [--mirror-average]
+evaluate() {  # MODEL SPLIT REPORT [the int8 graph's views: --mirror-average, --centre-crop, --blur]
   python -m fer_convert.evaluate "$1" --data "$data" --split "$2" --json "models/reports/$3" "${@:4}"
 }
 for split in PrivateTest PublicTest Training; do
-  # the default model: the plain float network, the same averaged over the mirror image as
-  # its int8 graph is, and the int8 file
+  # the default model: the plain float network, the same through the views of its int8 graph
+  # (the centre 47 px and its mirror: models/README.md), and the int8 file
   evaluate models/fer_edge.keras "$split" "float_$split.json"
-  [ "$split" = Training ] || evaluate models/fer_edge.keras "$split" "float_mirror_$split.json" --mirror-average
+  [ "$split" = Training ] ||
+    evaluate models/fer_edge.keras "$split" "float_views_$split.json" --mirror-average --centre-crop 47
   evaluate models/fer_edge_int8.tflite "$split" "int8_$split.json"
-  # the fast model: one pass per face, float and int8
+  # the fast model: the plain float network, the same with the int8 graph's folded blur
+  # (one pass per face), and the int8 file
   evaluate models/fer_edge_fast.keras "$split" "fast_float_$split.json"
+  [ "$split" = Training ] ||
+    evaluate models/fer_edge_fast.keras "$split" "fast_float_views_$split.json" --blur 0.5
   evaluate models/fer_edge_fast_int8.tflite "$split" "fast_int8_$split.json"
 done
 python -m fer_convert.evaluate models/fer_edge_int8.tflite --data "$data" --split PrivateTest \

@@ -232,7 +232,7 @@ def test_quantize_fits_the_temperature_and_bakes_in_the_crops(tmp_path, sample, 
     assert tta == TTA(crops=2, mirror=False, centre_crop=46) and 0 < temperature != 1
     assert quantize.main(["models/fer_edge_fast.keras", "--data", str(csv), "--out", str(out),
                           "--tta-crops", "9"]) == 2
-    assert "--tta-crops/--tta-side/--centre-crop: crops must be 1..6" in capsys.readouterr().err
+    assert "--tta-crops/--tta-side/--centre-crop/--blur: crops must be 1..6" in capsys.readouterr().err
     assert quantize.main(["models/fer_edge_fast.keras", "--data", str(csv), "--out", str(out),
                           "--centre-crop", "0"]) == 2
     assert "the centre crop must be 1..48 px, got 0" in capsys.readouterr().err
@@ -270,3 +270,42 @@ def test_teacher_scores_follow_the_teachers_centre_crop(tmp_path, sample):
     np.testing.assert_allclose(framed, expected, atol=1e-6)
     assert np.abs(framed - whole).max() > 1e-3  # recomputed, not the cached whole-face scores
     assert json.loads(cache.with_suffix(".json").read_text())["centre_crop"] == 47
+
+
+@pytest.mark.parametrize("stem", [4, 0])
+def test_blur_folded_into_the_first_conv_equals_blurring_the_face(sample, stem):
+    """TTA(blur=...) costs no op: the Gaussian is folded into the first 3x3 conv, which becomes 5x5."""
+    import keras
+    from fer_convert.model import (
+        TTA,
+        build_model,
+        gaussian_kernel,
+        logits_layer,
+        with_input_blur,
+        with_test_time_average,
+    )
+
+    keras.utils.set_random_seed(3)
+    model = build_model((8, 16), stem=stem)
+    faces = sample[0][:32].astype(np.float32)
+    g = gaussian_kernel(0.5)
+    # the blur in the network's own terms: zero padding after Rescaling is mid-grey, 127.5
+    padded = np.pad(faces, ((0, 0), (1, 1), (1, 1)), constant_values=127.5)
+    blurred = sum(g[u, v] * padded[:, u:u + 48, v:v + 48] for u, v in np.ndindex(3, 3))
+    folded = with_input_blur(model, 0.5)
+    assert folded.layers[2].get_config()["kernel_size"] == (5, 5)
+    assert folded.count_params() > model.count_params()
+
+    def logits(m: keras.Model, x: np.ndarray) -> np.ndarray:
+        return keras.Model(m.inputs, logits_layer(m).output).predict(x[..., None], verbose=0)
+
+    # the border is zero-padded once instead of twice: a small difference, far below what a
+    # face left sharp or blurred one pixel off would show
+    error = np.abs(logits(folded, faces) - logits(model, blurred)).max()
+    assert error < np.abs(logits(folded, faces) - logits(model, faces)).max() / 5
+    assert error < np.abs(logits(folded, faces) - logits(model, np.roll(blurred, 1, axis=2))).max() / 5
+    assert g.sum() == pytest.approx(1) and g[1, 1] > g[0, 1] > g[0, 0]
+    assert with_input_blur(model, 0) is model
+    assert with_test_time_average(model, TTA(mirror=False, blur=0.5)).count_params() == folded.count_params()
+    with pytest.raises(ValueError, match="blur must be 0..0.6"):
+        TTA(blur=1.0)
