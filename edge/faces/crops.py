@@ -4,8 +4,9 @@ A face in a dark room, or from a 16-bit image whose data sits in the low 12 bits
 band of grey levels, and the classifier (trained on FER2013's full-range faces) then reads it
 as angry where the same face at normal contrast is happy. A crop whose 1st-99th percentile
 range is under NARROW_RANGE grey levels is stretched to 0..255. On FER2013 PrivateTest this
-touches 2 of 3,589 faces and changes neither shipped model's accuracy (68.88%, 64.42%), while
-stretching every face costs 1.51 and 0.61 points and a limit of 96 costs 0.03
+touches 2 of 3,589 faces and changed neither model's accuracy (the files shipped until
+2026-11-30: 68.88%, 64.42%), while stretching every face costs 1.51 and 0.61 points and a
+limit of 96 costs 0.03
 (``python scripts/measure_contrast.py``; docs/benchmarks.md).
 """
 
