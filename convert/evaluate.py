@@ -1,4 +1,4 @@
-"""Evaluate a Keras model or a .tflite file on any split of any FER2013 form.
+r"""Evaluate a Keras model or a .tflite file on any split of any FER2013 form.
 
     python -m fer_convert.evaluate models/fer_edge_int8.tflite --data ../shared/data/fer2013.npz \
         --split PrivateTest --json report.json --confusion confusion.png --reliability rel.png
@@ -157,8 +157,8 @@ def test_time_views(args: argparse.Namespace) -> tuple[TTA | None, str | None]:
     if all(tflite):
         if keras_options:
             return None, ("--mirror-average, --tta-crops, --centre-crop, --blur and --temperature apply to "
-                          "Keras models; a .tflite file carries its own averaging and temperature "
-                          "(set them with fer_convert.quantize)")
+                          "Keras models; a .tflite file carries its own views and temperature (set "
+                          "them with fer_convert.quantize)")
         return None, None
     if any(tflite) and keras_options:
         return None, ("--mirror-average, --tta-crops, --centre-crop, --blur and --temperature would apply "
@@ -171,7 +171,7 @@ def test_time_views(args: argparse.Namespace) -> tuple[TTA | None, str | None]:
     try:
         return TTA(args.tta_crops, args.tta_side, args.mirror_average, args.centre_crop, args.blur), None
     except ValueError as exc:
-        return None, f"--tta-crops/--tta-side/--centre-crop/--blur: {exc}"
+        return None, str(exc)
 
 
 def title(models: list[str]) -> str:
@@ -191,16 +191,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--confusion", type=Path, help="write the confusion-matrix PNG here")
     p.add_argument("--reliability", type=Path, help="write the reliability-diagram PNG here")
     p.add_argument("--mirror-average", action="store_true",
-                   help="Keras models: average each face with its mirror image (as the int8 model does)")
+                   help="Keras models: average each face with its mirror image (as the default int8 "
+                        "graph does)")
     p.add_argument("--tta-crops", type=int, default=1, metavar="N",
                    help="Keras models: average over N fixed crops (1: the whole face; up to 6: "
                         "whole, centre, 4 corners), as quantize --tta-crops does")
     p.add_argument("--tta-side", type=int, default=44, metavar="PX", help="side of those crops")
     p.add_argument("--centre-crop", type=int, default=SIDE, metavar="PX",
-                   help="Keras models: cut every view from the face's centre PX x PX, resized to "
-                        "48x48, as quantize --centre-crop does (48: the whole face)")
+                   help="Keras models: cut every view from the face's centre PX x PX (1..48), resized "
+                        "back to 48x48, as quantize --centre-crop does (default 48: the whole face)")
     p.add_argument("--blur", type=float, default=0.0, metavar="SIGMA",
-                   help="Keras models: blur every view (Gaussian, SIGMA px), as quantize --blur does")
+                   help="Keras models: blur every view with a Gaussian of SIGMA px (0..0.6), as "
+                        "quantize --blur does (default 0: none)")
     p.add_argument("--temperature", type=float, default=1.0,
                    help="Keras models: divide the logits by this before the softmax")
     args = p.parse_args(argv)

@@ -91,9 +91,11 @@ class TTA:
     """Test-time augmentation: the views of each face whose scores the exported graph averages.
 
     ``centre_crop``: every view is cut from the face's centre ``centre_crop`` x ``centre_crop``
-    px, resized back to 48x48 (48: the whole face). It is the evaluation-time centre crop of
-    ImageNet practice (224 of 256 px, Krizhevsky et al. 2012); for these models it frames the
-    face as tightly as their zoom augmentation taught them to expect (models/README.md).
+    px (an odd margin leaves its extra pixel at the bottom and right: 47 px is rows and columns
+    0..46), resized back to 48x48 (48: the whole face): the evaluation-time centre crop of
+    ImageNet practice (224 of 256 px, Krizhevsky et al. 2012). Here its resample matters more
+    than its framing: the augmentation resampled every training face, and a resampled test face
+    looks more like them (models/README.md, "Centre crop").
     ``crops``, ``side``: the windows of that framed face (``crop_windows``); ``mirror``: each
     window also mirrored. ``blur``: the sigma (px) of a Gaussian blur every view gets, folded
     into the first convolution (``with_input_blur``: no extra op). Raises ValueError for sizes

@@ -1,7 +1,7 @@
-"""Quantize a trained Keras model to a full-integer int8 TFLite model, with accuracy gates.
+r"""Quantize a trained Keras model to a full-integer int8 TFLite model, with accuracy gates.
 
     python -m fer_convert.quantize runs/main/model.keras --data ../shared/data/fer2013.npz \
-        --out models/fer_edge_int8.tflite
+        --centre-crop 47 --out models/fer_edge_int8.tflite      # the shipped default's graph
 
     python -m fer_convert.quantize runs/main/model.keras --data ../shared/data/fer2013.npz \
         --tta-crops 5 --temperature fit --out runs/main/model_int8.tflite
@@ -120,7 +120,7 @@ def float_ops(tflite_path: str | Path) -> list[str]:
     return found
 
 
-def quantize(model_path: Path, data: str | Path, out: Path, gate_split: str = "PrivateTest",
+def quantize(model_path: Path, data: str | Path, out: Path, gate_split: str = "PublicTest",
              max_drop: float = 1.0, calibration_faces: int = 1000, seed: int = 0,
              tta: TTA | None = None, temperature: float | str = 1.0) -> dict:
     """Convert, check for float ops and the accuracy drop, then write ``out``.
@@ -179,8 +179,10 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", type=Path, help="the trained float .keras model")
     p.add_argument("--data", required=True, help="fer2013.npz, fer2013.csv or an image-folder root")
-    p.add_argument("--out", type=Path, default=Path("models/fer_edge_int8.tflite"))
-    p.add_argument("--gate-split", default="PrivateTest", help="split on which float and int8 are compared")
+    p.add_argument("--out", type=Path, required=True, help="the int8 .tflite file to write")
+    p.add_argument("--gate-split", default="PublicTest",
+                   help="split on which float and int8 are compared (default: PublicTest, the selection "
+                        "split, so that PrivateTest stays untouched until a model is chosen)")
     p.add_argument("--max-drop", type=float, default=1.0, help="largest accuracy loss allowed, in points")
     p.add_argument("--calibration-faces", type=int, default=1000)
     p.add_argument("--no-mirror-average", dest="mirror_average", action="store_false",
@@ -191,11 +193,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tta-side", type=int, default=44, metavar="PX",
                    help="side of those crops (match train --crop)")
     p.add_argument("--centre-crop", type=int, default=SIDE, metavar="PX",
-                   help="cut every view from the face's centre PX x PX, resized to 48x48 inside "
-                        "the graph (48: the whole face; one resize, no extra pass)")
+                   help="cut every view from the face's centre PX x PX (1..48; an odd margin leaves "
+                        "its extra pixel at the bottom and right), resized back to 48x48 inside the "
+                        "graph: one slice and one resize, no extra pass (default 48: the whole face)")
     p.add_argument("--blur", type=float, default=0.0, metavar="SIGMA",
-                   help="fold a Gaussian blur of SIGMA px into the first convolution (0: none; "
-                        "no extra op: test faces resampled as the training faces were)")
+                   help="blur every view with a Gaussian of SIGMA px (0..0.6; default 0: none), "
+                        "folded into the first convolution so the graph gains no op; it makes test "
+                        "faces look resampled, as the augmentation made every training face")
     p.add_argument("--temperature", type=temperature_option, default=1.0, metavar="T|fit",
                    help="divide the logits by T inside the graph; fit: fit T on PublicTest (default 1)")
     args = p.parse_args(argv)
@@ -208,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         tta = TTA(args.tta_crops, args.tta_side, args.mirror_average, args.centre_crop, args.blur)
     except ValueError as exc:
-        print(f"error: --tta-crops/--tta-side/--centre-crop/--blur: {exc}", file=sys.stderr)
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
         result = quantize(args.model, args.data, args.out, args.gate_split, args.max_drop,

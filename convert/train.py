@@ -1,4 +1,4 @@
-"""Train the expression CNN on FER2013; resumable, with model selection on PublicTest only.
+r"""Train the expression CNN on FER2013; resumable, with model selection on PublicTest only.
 
     python -m fer_convert.train --data ../shared/data/fer2013.npz --out runs/main
     python -m fer_convert.train --data ../shared/data/fer2013.npz --out runs/main --resume
