@@ -101,7 +101,8 @@ def compare(config: Config, new_source: SourceFactory, limit: int,
         if not float_model:
             keras = keras_model(args, int8_model)
             float_model, tta = reference("--compare").float_tflite(keras, tmp, int8_model)
-            views = {"mirror_average": tta.mirror, "crops": tta.crops, "centre_crop": tta.centre_crop}
+            views = {"mirror_average": tta.mirror, "crops": tta.crops, "centre_crop": tta.centre_crop,
+                     "blur": tta.blur}
         int8 = daemon_loop("int8", config, new_source(), limit)
         flt = daemon_loop("float", dataclasses.replace(
             config, model=dataclasses.replace(config.model, path=str(float_model))), new_source(), limit)

@@ -49,18 +49,17 @@ def predict_keras(model_path: str | Path, images: np.ndarray, tta: TTA | None = 
     """(N, 7) probabilities from a Keras model taking raw 0..255 pixels (N, 48, 48) uint8.
 
     ``tta`` averages each face's scores over its views (mirror image, fixed crops, a centre
-    crop) as the int8 graph does (convert.model.with_test_time_average; None: one pass over
-    the whole face); ``temperature`` divides the logits first (convert.model.with_temperature).
+    crop, a blur; None: one pass over the whole face) and ``temperature`` divides the logits
+    first: the very graph ``quantize`` converts (convert.model.with_test_time_average and
+    with_temperature), run in float.
     """
     import keras
 
-    from .model import ONE_PASS, tta_views, with_input_blur, with_temperature
+    from .model import ONE_PASS, with_temperature, with_test_time_average
 
-    tta = tta or ONE_PASS
-    model = with_input_blur(with_temperature(keras.models.load_model(model_path), temperature), tta.blur)
-    x = images[..., None].astype(np.float32)
-    return np.mean([model.predict(keras.ops.convert_to_numpy(v), batch_size=256, verbose=0)
-                    for v in tta_views(x, tta)], axis=0)
+    model = with_temperature(keras.models.load_model(model_path), temperature)
+    graph = with_test_time_average(model, tta or ONE_PASS)
+    return graph.predict(images[..., None].astype(np.float32), batch_size=256, verbose=0)
 
 
 def predict(model_path: str | Path, images: np.ndarray, tta: TTA | None = None,

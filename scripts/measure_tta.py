@@ -34,14 +34,17 @@ from fer_convert.data import SIDE, DataError, load  # noqa: E402
 
 
 def view_windows(sides: list[int]) -> dict[str, tuple[int, int, int]]:
-    """Named (top, left, side) windows: the whole face, centre crops, the first side's corners."""
-    windows = {"whole": (0, 0, SIDE)}
-    for side in sides:
-        mid = (SIDE - side) // 2
-        windows[f"centre{side}"] = (mid, mid, side)
-    side, far = sides[0], SIDE - sides[0]
-    windows |= {f"tl{side}": (0, 0, side), f"tr{side}": (0, far, side),
-                f"bl{side}": (far, 0, side), f"br{side}": (far, far, side)}
+    """Named (top, left, side) windows: the whole face, centre crops, the first side's corners.
+
+    The geometry is quantize's own (``fer_convert.model.crop_windows``: whole, centre, then
+    top-left, top-right, bottom-left, bottom-right).
+    """
+    from fer_convert.model import crop_windows
+
+    whole, _, *corners = crop_windows(6, sides[0])
+    windows = {"whole": whole}
+    windows |= {f"centre{side}": crop_windows(2, side)[1] for side in sides}
+    windows |= {f"{name}{sides[0]}": w for name, w in zip(("tl", "tr", "bl", "br"), corners, strict=True)}
     return windows
 
 

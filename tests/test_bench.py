@@ -158,6 +158,7 @@ def test_fast_model_by_name_and_its_plain_float_twin(face_video):
     # converted from fer_edge_fast.keras without the mirror pass, like the int8 model it is compared with
     assert compare["keras_model"].endswith("models/fer_edge_fast.keras")
     assert compare["mirror_average"] is False
+    assert compare["blur"] == 0.5  # the float twin has the int8 file's folded blur too (its views entry)
 
 
 @pytest.mark.tensorflow
