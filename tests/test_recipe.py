@@ -310,3 +310,35 @@ def test_blur_folded_into_the_first_conv_equals_blurring_the_face(sample, stem):
     assert with_test_time_average(model, TTA(mirror=False, blur=0.5)).count_params() == folded.count_params()
     with pytest.raises(ValueError, match="blur must be 0..0.6"):
         TTA(blur=1.0)
+
+
+# --- weight averaging of fine-tunes (fer_convert.soup) -------------------------------------
+
+
+def test_soup_averages_every_weight_and_refuses_other_architectures(tmp_path, capsys):
+    import keras
+    from fer_convert import soup
+    from fer_convert.model import build_model
+
+    paths = []
+    for seed, widths in ((1, (8, 16)), (2, (8, 16)), (3, (8, 8))):
+        keras.utils.set_random_seed(seed)
+        model = build_model(widths=widths)
+        # move the batch-norm statistics off their initial values so that their average shows
+        model.set_weights([w + seed for w in model.get_weights()])
+        paths.append(tmp_path / f"m{seed}.keras")
+        model.save(paths[-1])
+    out = tmp_path / "soup.keras"
+    assert soup.main([str(paths[0]), str(paths[1]), "--out", str(out)]) == 0
+    a, b = (keras.models.load_model(p).get_weights() for p in paths[:2])
+    averaged = keras.models.load_model(out).get_weights()
+    assert len(averaged) == len(a) and len(a) > 10
+    for got, x, y in zip(averaged, a, b, strict=True):  # batch-norm moving means and variances included
+        np.testing.assert_allclose(got, (x + y) / 2, rtol=1e-6)
+
+    assert soup.main([str(paths[0]), str(paths[2]), "--out", str(tmp_path / "bad.keras")]) == 2
+    assert "model 2 has a different architecture" in capsys.readouterr().err
+    assert soup.main([str(paths[0]), "--out", str(tmp_path / "one.keras")]) == 2
+    assert "at least two models" in capsys.readouterr().err
+    assert soup.main([str(paths[0]), str(tmp_path / "missing.keras"), "--out", str(out)]) == 2
+    assert "missing.keras not found" in capsys.readouterr().err

@@ -1,0 +1,81 @@
+r"""Average the weights of models fine-tuned from one starting point: a uniform "model soup".
+
+    python -m fer_convert.soup runs/ft_seed1234/model.keras runs/ft_seed2/model.keras \
+        --out runs/soup/model.keras
+
+Wortsman et al. 2022 ("Model soups", ICML) found that fine-tunes of one pre-trained model lie
+in one basin of the loss, so the mean of their weights is a single network that scores like
+their ensemble at the cost of one; averaging networks trained from different random starts
+does not work (their units are permuted). Every weight is averaged, batch-norm moving means
+and variances included: the fine-tunes keep their start's statistics closely enough that the
+averaged statistics served here (models/README.md, "Training", measured on PublicTest).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+class SoupError(ValueError):
+    """The models cannot be averaged (different architectures, fewer than two)."""
+
+
+def average_weights(models: Sequence[Sequence[np.ndarray]]) -> list[np.ndarray]:
+    """The element-wise mean of several models' weight lists (``keras.Model.get_weights()``).
+
+    Every list must hold arrays of the same shapes in the same order (one architecture).
+    Raises SoupError naming the first mismatch.
+    """
+    if len(models) < 2:
+        raise SoupError(f"a soup needs at least two models, got {len(models)}")
+    first = models[0]
+    for index, weights in enumerate(models[1:], start=2):
+        shapes, expected = [w.shape for w in weights], [w.shape for w in first]
+        if shapes != expected:
+            raise SoupError(f"model {index} has a different architecture from model 1 "
+                            f"({len(shapes)} weight arrays against {len(expected)}, or other shapes): "
+                            "only fine-tunes of one network can be averaged")
+    return [np.mean(np.stack(arrays), axis=0).astype(arrays[0].dtype) for arrays in zip(*models, strict=True)]
+
+
+def soup(paths: Sequence[Path], out: Path) -> None:
+    """Load the .keras models, average their weights into the first one's architecture, save ``out``."""
+    import keras
+
+    models = [keras.models.load_model(p) for p in paths]
+    result = models[0]
+    result.set_weights(average_weights([m.get_weights() for m in models]))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    result.save(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: average the models and write the soup."""
+    p = argparse.ArgumentParser(prog="python -m fer_convert.soup", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", type=Path, nargs="+", help="two or more .keras fine-tunes of one model")
+    p.add_argument("--out", type=Path, required=True, help="the averaged .keras model to write")
+    args = p.parse_args(argv)
+    missing = [str(m) for m in args.model if not m.is_file()]
+    if missing:
+        print(f"error: model {', '.join(missing)} not found", file=sys.stderr)
+        return 2
+    try:
+        soup(args.model, args.out)
+    except SoupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.out}: the mean of {len(args.model)} models' weights")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
