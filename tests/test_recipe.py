@@ -337,8 +337,17 @@ def test_soup_averages_every_weight_and_refuses_other_architectures(tmp_path, ca
         np.testing.assert_allclose(got, (x + y) / 2, rtol=1e-6)
 
     assert soup.main([str(paths[0]), str(paths[2]), "--out", str(tmp_path / "bad.keras")]) == 2
-    assert "model 2 has a different architecture" in capsys.readouterr().err
+    assert re.search(r"weight array \d+ of model 2 has shape .* only fine-tunes of one network",
+                     capsys.readouterr().err)
+    assert not (tmp_path / "bad.keras").exists()
+    # the shipped default and fast networks: other layers (the fast one's stride-2 stem)
+    assert soup.main(["models/fer_edge.keras", "models/fer_edge_fast.keras", "--out", str(out)]) == 2
+    assert "model 2 has other layers than model 1" in capsys.readouterr().err
+    # refused before TensorFlow loads anything: too few models, missing files, other formats
     assert soup.main([str(paths[0]), "--out", str(tmp_path / "one.keras")]) == 2
     assert "at least two models" in capsys.readouterr().err
     assert soup.main([str(paths[0]), str(tmp_path / "missing.keras"), "--out", str(out)]) == 2
     assert "missing.keras not found" in capsys.readouterr().err
+    assert soup.main([str(paths[0]), "models/fer_edge_int8.tflite", "--out", str(tmp_path / "soup")]) == 2
+    err = capsys.readouterr().err
+    assert "fer_edge_int8.tflite is not a .keras file" in err and "soup is not a .keras file" in err
