@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -85,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     problems = [f"model {m} not found" for m in args.model if not m.is_file()]
     problems += [f"{path} is not a .keras file" for path in (*args.model, args.out)
                  if path.suffix != ".keras"]
+    problems += [f"{m} is not a Keras archive (a .keras file is a zip that Keras writes)"
+                 for m in args.model if m.suffix == ".keras" and m.is_file() and not zipfile.is_zipfile(m)]
     if len(args.model) < 2:
         problems.append(f"a soup needs at least two models, got {len(args.model)}")
     if problems:

@@ -351,3 +351,6 @@ def test_soup_averages_every_weight_and_refuses_other_architectures(tmp_path, ca
     assert soup.main([str(paths[0]), "models/fer_edge_int8.tflite", "--out", str(tmp_path / "soup")]) == 2
     err = capsys.readouterr().err
     assert "fer_edge_int8.tflite is not a .keras file" in err and "soup is not a .keras file" in err
+    (tmp_path / "bogus.keras").write_bytes(b"not a zip")
+    assert soup.main([str(paths[0]), str(tmp_path / "bogus.keras"), "--out", str(out)]) == 2
+    assert "bogus.keras is not a Keras archive" in capsys.readouterr().err
