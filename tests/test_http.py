@@ -355,3 +355,14 @@ def test_upload_page_in_a_real_browser_draws_the_face(server: LocalHttpServer, a
     # the page's colours are edge.annotate's, in RGB
     assert page["edge"][:3] == list(EMOTION_COLOURS[page["faces"][0]][::-1]), page["edge"]
     assert time.monotonic() - started < 20
+
+
+def test_stop_after_the_io_thread_has_closed_everything_is_clean(predictor: FacePredictor) -> None:
+    """The race CI met: the I/O loop sees `stopping` and closes its trigger before stop() pulls it."""
+    server = LocalHttpServer(predictor, HttpConfig(port=0), health=lambda: {}).start()
+    server.stopping.set()
+    assert server._thread is not None
+    server._thread.join(timeout=5)  # after its 1 s poll it closes every channel, the trigger too
+    assert not server._thread.is_alive()
+    server.stop()  # used to write to the closed pipe: OSError [Errno 9] Bad file descriptor
+    server.stop()

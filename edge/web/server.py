@@ -140,6 +140,8 @@ class LocalHttpServer:
         self._server = _Server(self.app, self._map, _sock=sock, dispatcher=self._dispatcher, adj=adjustments,
                                bind_socket=False, sockinfo=sockinfo)
         self._thread: threading.Thread | None = None
+        self._closing = threading.Lock()  # I/O thread closes the trigger under it; stop() pulls it so
+        self._closed = False
 
     @property
     def server_address(self) -> tuple[str, int]:
@@ -169,13 +171,17 @@ class LocalHttpServer:
     def _serve(self) -> None:
         while not self.stopping.is_set():
             wasyncore.loop(timeout=1.0, map=self._map, use_poll=True, count=1)
-        wasyncore.close_all(self._map)
+        with self._closing:
+            wasyncore.close_all(self._map)
+            self._closed = True
 
     def stop(self) -> None:
         """Stop serving and close every connection; preview streams end within a second."""
-        self.stopping.set()
+        with self._closing:
+            self.stopping.set()
+            if self._thread is not None and not self._closed:
+                self._server.pull_trigger()  # wake the I/O loop (a closed one needs none)
         if self._thread is not None:
-            self._server.pull_trigger()
             self._thread.join(timeout=5)
         else:
             wasyncore.close_all(self._map)
