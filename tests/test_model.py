@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import NamedTuple
 
@@ -90,3 +91,17 @@ def test_fast_model_is_the_smaller_network():
     assert fast.stat().st_size < default.stat().st_size / 2
     mirror_averaged = [TFLiteExpressionClassifier(path).mirror_averaged for path in (default, fast)]
     assert mirror_averaged == [True, False]
+
+
+def test_the_accuracies_quoted_to_users_are_the_shipped_models_reports():
+    """Config comments, bench advice and the README quote the reports scripts/evaluate_models.sh wrote."""
+    def private_test(report: str) -> float:
+        return json.loads((ROOT / "models" / "reports" / report).read_text())["accuracy"]
+
+    default, fast = private_test("int8_PrivateTest.json"), private_test("fast_int8_PrivateTest.json")
+    gap = f"{(default - fast) * 100:.1f} points"
+    example = (ROOT / "edge" / "config.example.toml").read_text()
+    assert f"{DEFAULT_MODEL_NAME}, {default:.1%} on FER2013 PrivateTest" in example
+    assert f"8x less time per face, {fast:.1%}" in example
+    for text in ("edge/tools/bench_report.py", "edge/classifier.py", "README.md"):
+        assert gap in (ROOT / text).read_text(), f"{text} should quote the models' gap, {gap}"
