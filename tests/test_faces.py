@@ -8,6 +8,7 @@ import pytest
 from fer_edge.config import DetectorConfig
 from fer_edge.errors import ModelError
 from fer_edge.faces import Face, HaarFaceDetector, YuNetFaceDetector, cascade_path, crop_face, select
+from fer_edge.faces.crops import percentiles
 from fer_edge.tracking import FaceTracker, ScoreSmoother, iou
 
 try:
@@ -278,6 +279,20 @@ def test_a_dim_face_gets_the_label_of_the_same_face_at_normal_contrast(astronaut
     as_is = cv2.resize(dim[y:y + h, x:x + w], (48, 48), interpolation=cv2.INTER_AREA)
     assert classifier.classify(as_is).label != normal  # the failure this guards against
     assert classifier.classify(crop_face(dim, ASTRONAUT_FACE)).label == normal
+
+
+@pytest.mark.parametrize("q", [(1, 99), (0, 100), (50,), (0.5, 99.9), (33.3, 66.7)])
+def test_histogram_percentiles_are_numpys(q: tuple[float, ...]) -> None:
+    rng = np.random.default_rng(7)
+    images = [np.full((48, 48), 7, np.uint8), np.full((48, 48), 255, np.uint8), np.zeros((1, 1), np.uint8),
+              rng.integers(3, 5, (48, 48), dtype=np.uint8),
+              rng.normal(100, 3, (48, 48)).clip(0, 255).astype(np.uint8),
+              rng.integers(0, 256, (48, 48), dtype=np.uint16)]  # not uint8: np.percentile's own answer
+    images += [rng.integers(0, rng.integers(1, 257), rng.integers(1, 60, 2), dtype=np.uint8)
+               for _ in range(300)]
+    for image in images:
+        np.testing.assert_allclose(percentiles(image, q), np.percentile(image, q), rtol=0, atol=1e-9,
+                                   err_msg=f"{image.shape} {image.dtype}")
 
 
 def test_a_crop_of_normal_contrast_is_left_as_it_is(astronaut: np.ndarray) -> None:

@@ -20,10 +20,29 @@ from .base import Box, Face, clip_box
 NARROW_RANGE = 64  # grey levels between the 1st and 99th percentile below which a crop is stretched
 
 
+def percentiles(image: np.ndarray, q: tuple[float, ...]) -> list[float]:
+    """``np.percentile(image, q)`` (its default, linear interpolation) of a uint8 image, from its
+    histogram: 11 µs for a 48x48 crop where np.percentile takes 35 µs (timeit, 2-core x86 dev
+    machine), against about 150 µs for the fast model's inference. Other dtypes: np.percentile."""
+    if image.dtype != np.uint8 or image.size == 0:
+        return [float(v) for v in np.percentile(image, q)]
+    # cumulative[v]: pixels <= v, so the k-th smallest (from 0) is the first v whose count exceeds k
+    cumulative = np.bincount(image.ravel(), minlength=256).cumsum()
+    last = image.size - 1
+    values = []
+    for percent in q:
+        rank = percent / 100 * last
+        k = int(rank)
+        below = int(cumulative.searchsorted(k, side="right"))
+        above = int(cumulative.searchsorted(min(k + 1, last), side="right")) if rank > k else below
+        values.append(below + (above - below) * (rank - k))
+    return values
+
+
 def restore_contrast(crop: np.ndarray, narrow: float = NARROW_RANGE) -> np.ndarray:
     """The crop stretched so its 1st-99th percentiles span 0..255, if their range is under
     ``narrow`` grey levels; otherwise the crop itself (uint8 HxW in and out)."""
-    low, high = np.percentile(crop, (1, 99))
+    low, high = percentiles(crop, (1, 99))
     if high - low >= narrow:
         return crop
     scale = 255.0 / max(high - low, 1.0)
