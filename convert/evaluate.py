@@ -26,11 +26,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from fer_edge.errors import ModelError
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from .calibrate import expected_calibration_error, negative_log_likelihood, plot_reliability  # noqa: E402
 from .data import LABELS, NO_MAJORITY, SIDE, DataError, Split, load  # noqa: E402
+from .keras_file import keras_file_problem, load_keras_model  # noqa: E402
 
 if TYPE_CHECKING:
     from .model import TTA
@@ -53,11 +55,9 @@ def predict_keras(model_path: str | Path, images: np.ndarray, tta: TTA | None = 
     first: the very graph ``quantize`` converts (convert.model.with_test_time_average and
     with_temperature), run in float.
     """
-    import keras
-
     from .model import ONE_PASS, with_temperature, with_test_time_average
 
-    model = with_temperature(keras.models.load_model(model_path), temperature)
+    model = with_temperature(load_keras_model(model_path), temperature)
     graph = with_test_time_average(model, tta or ONE_PASS)
     return graph.predict(images[..., None].astype(np.float32), batch_size=256, verbose=0)
 
@@ -148,7 +148,11 @@ def format_report(result: dict) -> str:
 def test_time_views(args: argparse.Namespace) -> tuple[TTA | None, str | None]:
     """The views the options ask for (None for .tflite files), or what is wrong with them."""
     for model in args.model:
-        if not Path(model).is_file():
+        if Path(model).suffix != ".tflite":
+            problem = keras_file_problem(model)
+            if problem:
+                return None, problem
+        elif not Path(model).is_file():
             return None, f"model {model} not found"
     keras_options = (args.tta_crops != 1 or args.temperature != 1 or args.centre_crop != SIDE
                      or args.mirror_average or args.blur != 0)
@@ -217,7 +221,12 @@ def main(argv: list[str] | None = None) -> int:
     name = " + ".join(args.model) + (f" {tta.describe()}" if tta and tta.describe() else "")
     if args.temperature != 1:
         name += f" (T = {args.temperature:g})"
-    scores = np.mean([predict(model, split.images, tta, args.temperature) for model in args.model], axis=0)
+    try:
+        scores = np.mean([predict(model, split.images, tta, args.temperature) for model in args.model],
+                         axis=0)
+    except ModelError as exc:  # a .tflite or .keras file that exists but does not load
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     predicted = scores.argmax(axis=1)
     result = {"model": name, "split": split.name, **report(split.labels, predicted),
               "ece": round(expected_calibration_error(scores, split.labels), 4),

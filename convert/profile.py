@@ -20,10 +20,12 @@ import timeit
 from pathlib import Path
 
 import numpy as np
+from fer_edge.errors import ModelError
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from .data import DataError  # noqa: E402
+from .keras_file import keras_file_problem, load_keras_model  # noqa: E402
 from .quantize import representative_faces, to_int8  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parents[1] / "tests" / "data" / "fer2013_privatetest_sample.npz"
@@ -50,7 +52,7 @@ def profile(model_path: str | Path, faces: np.ndarray, number: int = 1000) -> li
     """(layer the prefix ends at, cumulative microseconds) for each prefix, input to output."""
     import keras
 
-    model = keras.models.load_model(model_path)
+    model = load_keras_model(model_path)
     rows = []
     for end in prefix_ends(model):
         prefix = keras.Model(model.input, model.get_layer(end).output)
@@ -68,15 +70,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", help="faces to calibrate with (default: the 500 test-sample faces)")
     p.add_argument("--number", type=int, default=1000, help="invokes per timing")
     args = p.parse_args(argv)
-    if not args.model.is_file():
-        print(f"error: model {args.model} not found", file=sys.stderr)
+    problem = keras_file_problem(args.model)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     try:
         faces = representative_faces(args.data, 500, seed=0) if args.data else np.load(SAMPLE)["images"]
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    rows = profile(args.model, faces, args.number)
+    try:
+        rows = profile(args.model, faces, args.number)
+    except ModelError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     total = rows[-1][1]
     print(f"{args.model}: {total:.1f} µs per invoke (int8, 1 thread)")
     previous = 0.0

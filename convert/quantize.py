@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from fer_edge.errors import ModelError
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -40,6 +41,7 @@ from .calibrate import (  # noqa: E402
 )
 from .data import SIDE, DataError, load  # noqa: E402
 from .evaluate import predict_keras, predict_tflite  # noqa: E402
+from .keras_file import keras_file_problem, load_keras_model  # noqa: E402
 
 if TYPE_CHECKING:
     import keras
@@ -63,22 +65,18 @@ def representative_faces(data: str | Path, count: int, seed: int) -> np.ndarray:
 
 def convert(model_path: str | Path, faces: np.ndarray, tta: TTA, temperature: float = 1.0) -> bytes:
     """The saved model's full-integer conversion, scaled by ``temperature`` and test-time averaged."""
-    import keras
-
     from .model import with_temperature, with_test_time_average
 
-    model = with_temperature(keras.models.load_model(model_path), temperature)
+    model = with_temperature(load_keras_model(model_path), temperature)
     return to_int8(with_test_time_average(model, tta), faces)
 
 
 def fitted_temperature(model_path: str | Path, data: str | Path, tta: TTA) -> dict:
     """Fit the temperature on PublicTest; with the NLL (nats) and ECE (share) before and after."""
-    import keras
-
     from .model import view_logits
 
     split = load(data, "PublicTest")
-    logits = view_logits(keras.models.load_model(model_path), split.images, tta)
+    logits = view_logits(load_keras_model(model_path), split.images, tta)
     temperature = fit_temperature(logits, split.labels)
     before, after = averaged_probabilities(logits), averaged_probabilities(logits, temperature)
     return {"temperature": round(temperature, 4), "calibration_split": split.name,
@@ -203,9 +201,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--temperature", type=temperature_option, default=1.0, metavar="T|fit",
                    help="divide the logits by T inside the graph; fit: fit T on PublicTest (default 1)")
     args = p.parse_args(argv)
-    if not args.model.is_file():
-        print(f"error: model {args.model} not found; train one with python -m fer_convert.train",
-              file=sys.stderr)
+    problem = keras_file_problem(args.model)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     from .model import TTA
 
@@ -217,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = quantize(args.model, args.data, args.out, args.gate_split, args.max_drop,
                           args.calibration_faces, tta=tta, temperature=args.temperature)
-    except DataError as exc:
+    except (DataError, ModelError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except QuantizationError as exc:

@@ -34,12 +34,13 @@ def float_tflite(keras_path: str | Path, out_dir: str | Path, int8_path: str | P
     import tensorflow as tf
     from fer_edge.classifier import TFLiteExpressionClassifier
 
+    from .keras_file import load_keras_model
     from .metadata import read_views
     from .model import TTA, with_temperature, with_test_time_average
 
     recorded = read_views(int8_path)
     tta, temperature = recorded or (TTA(mirror=TFLiteExpressionClassifier(int8_path).mirror_averaged), 1.0)
-    model = with_test_time_average(with_temperature(keras.models.load_model(keras_path), temperature), tta)
+    model = with_test_time_average(with_temperature(load_keras_model(keras_path), temperature), tta)
     # A cast in front keeps the daemon's input contract (uint8 [1, 48, 48, 1]), so the comparison
     # runs the float model through the same TFLiteExpressionClassifier as the int8 one.
     pixels = keras.Input((48, 48, 1), batch_size=1, dtype="uint8", name="pixels")
@@ -53,9 +54,9 @@ def float_tflite(keras_path: str | Path, out_dir: str | Path, int8_path: str | P
 
 def keras_predictor(keras_path: str | Path) -> Callable[[np.ndarray], np.ndarray]:
     """What the original projects ran per face: ``model.predict`` on one 48x48 crop."""
-    import keras
+    from .keras_file import load_keras_model
 
-    model = keras.models.load_model(keras_path)
+    model = load_keras_model(keras_path)
 
     def predict(face: np.ndarray) -> np.ndarray:
         # raw 0..255 pixels: this model normalises inside (the originals divided by 255 first)

@@ -19,13 +19,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from fer_edge.errors import ModelError
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from .keras_file import keras_file_problem, load_keras_model  # noqa: E402
 
 
 class SoupError(ValueError):
@@ -57,15 +59,7 @@ def average_weights(models: Sequence[Sequence[np.ndarray]]) -> list[np.ndarray]:
 
 def soup(paths: Sequence[Path], out: Path) -> None:
     """Load the .keras models, average their weights into the first one's architecture, save ``out``."""
-    import keras
-
-    models = []
-    for path in paths:
-        try:
-            models.append(keras.models.load_model(path))
-        except (OSError, ValueError) as exc:
-            raise SoupError(f"cannot read {path} as a Keras model ({exc}); pass .keras files "
-                            "written by fer_convert.train") from exc
+    models = [load_keras_model(path) for path in paths]
     kinds = [[type(layer).__name__ for layer in m.layers] for m in models]
     for index, theirs in enumerate(kinds[1:], start=2):
         if theirs != kinds[0]:
@@ -83,11 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("model", type=Path, nargs="+", help="two or more .keras fine-tunes of one model")
     p.add_argument("--out", type=Path, required=True, help="the averaged .keras model to write")
     args = p.parse_args(argv)
-    problems = [f"model {m} not found" for m in args.model if not m.is_file()]
-    problems += [f"{path} is not a .keras file" for path in (*args.model, args.out)
-                 if path.suffix != ".keras"]
-    problems += [f"{m} is not a Keras archive (a .keras file is a zip that Keras writes)"
-                 for m in args.model if m.suffix == ".keras" and m.is_file() and not zipfile.is_zipfile(m)]
+    problems = [f"{path} is not a .keras file" for path in (*args.model, args.out) if path.suffix != ".keras"]
+    problems += [problem for m in args.model if m.suffix == ".keras" and (problem := keras_file_problem(m))]
+    problems += [f"model {m} not found" for m in args.model if m.suffix != ".keras" and not m.is_file()]
     if len(args.model) < 2:
         problems.append(f"a soup needs at least two models, got {len(args.model)}")
     if problems:
@@ -95,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         soup(args.model, args.out)
-    except SoupError as exc:
+    except (SoupError, ModelError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"wrote {args.out}: the mean of {len(args.model)} models' weights")

@@ -30,11 +30,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from fer_edge.errors import ModelError
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from .augment import make_dataset  # noqa: E402
 from .data import LABELS, SIDE, DataError, Split, load  # noqa: E402
+from .keras_file import keras_file_problem, load_keras_model  # noqa: E402
 from .teachers import distilled, teacher_probabilities  # noqa: E402
 
 if TYPE_CHECKING:
@@ -182,7 +184,11 @@ def train(args: argparse.Namespace) -> dict:
     model = compiled_model(args, len(train_split))
     if args.init:
         # fine-tuning: start from a trained model's weights (a new run, with its own schedule)
-        model.set_weights(keras.models.load_model(args.init).get_weights())
+        try:
+            model.set_weights(load_keras_model(args.init).get_weights())
+        except ValueError as exc:
+            raise ModelError(f"--init {args.init} is another network than --widths and --stem build "
+                             f"({exc}); pass the same --widths and --stem it was trained with") from None
     history = out / "history.csv"
     callbacks = [
         # BackupAndRestore must come before SwapEMAWeights: it saves the trained weights in the
@@ -266,9 +272,14 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: train, then print the summary as JSON."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     args = parse_args(argv)
+    problems = [problem for path in [*([args.init] if args.init else []), *(args.teacher or [])]
+                if (problem := keras_file_problem(path))]
+    if problems:
+        print("error: " + "; ".join(problems), file=sys.stderr)
+        return 2
     try:
         summary = train(args)
-    except DataError as exc:
+    except (DataError, ModelError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(summary, indent=2))
