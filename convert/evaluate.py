@@ -209,14 +209,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--temperature", type=float, default=1.0,
                    help="Keras models: divide the logits by this before the softmax")
     args = p.parse_args(argv)
+    tta, problem = test_time_views(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     try:
         split = load(args.data, args.split)
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
-    tta, problem = test_time_views(args)
-    if problem:
-        print(f"error: {problem}", file=sys.stderr)
         return 2
     name = " + ".join(args.model) + (f" {tta.describe()}" if tta and tta.describe() else "")
     if args.temperature != 1:
