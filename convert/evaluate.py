@@ -33,6 +33,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from .calibrate import expected_calibration_error, negative_log_likelihood, plot_reliability  # noqa: E402
 from .data import LABELS, NO_MAJORITY, SIDE, DataError, Split, load  # noqa: E402
 from .keras_file import keras_file_problem, load_keras_model  # noqa: E402
+from .options import output_folder_problem  # noqa: E402
 
 if TYPE_CHECKING:
     from .model import TTA
@@ -145,6 +146,16 @@ def format_report(result: dict) -> str:
     return "\n".join(lines)
 
 
+TFLITE_IDENTIFIER = b"TFL3"  # the file identifier of the TFLite flatbuffer schema, bytes 4..8
+EVALUATES = "pass an int8 .tflite file made by fer_convert.quantize or a .keras model"
+
+
+def has_tflite_identifier(path: Path) -> bool:
+    """Whether the file carries the TFLite flatbuffer identifier (a quick check before loading it)."""
+    with path.open("rb") as handle:
+        return handle.read(8)[4:] == TFLITE_IDENTIFIER
+
+
 def test_time_views(args: argparse.Namespace) -> tuple[TTA | None, str | None]:
     """The views the options ask for (None for .tflite files), or what is wrong with them."""
     for model in args.model:
@@ -153,7 +164,9 @@ def test_time_views(args: argparse.Namespace) -> tuple[TTA | None, str | None]:
             if problem:
                 return None, problem
         elif not Path(model).is_file():
-            return None, f"model {model} not found"
+            return None, f"model {model} not found; {EVALUATES}"
+        elif not has_tflite_identifier(Path(model)):
+            return None, f"{model} is not a TFLite model (no TFL3 identifier at byte 4); {EVALUATES}"
     keras_options = (args.tta_crops != 1 or args.temperature != 1 or args.centre_crop != SIDE
                      or args.mirror_average or args.blur != 0)
     tflite = [Path(model).suffix == ".tflite" for model in args.model]
@@ -210,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="Keras models: divide the logits by this before the softmax")
     args = p.parse_args(argv)
     tta, problem = test_time_views(args)
+    problem = problem or next((trouble for path in (args.json, args.confusion, args.reliability)
+                               if path and (trouble := output_folder_problem(path))), None)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2

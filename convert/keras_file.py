@@ -15,17 +15,24 @@ from typing import Any
 from fer_edge.errors import ModelError
 
 REMEDY = "pass a .keras model written by fer_convert.train or fer_convert.soup"
+KERAS_TWINS = ("models/fer_edge.keras for fer_edge_int8.tflite",
+               "models/fer_edge_fast.keras for fer_edge_fast_int8.tflite")
 
 
 def keras_file_problem(path: str | Path) -> str | None:
     """Why ``path`` cannot be a Keras model file, before loading it (None: it may be one).
 
-    Checks that it exists and, for a .keras name, that it is a zip archive; other names
-    (a legacy .h5) are left to Keras.
+    Checks that it exists, is named .keras (or a legacy .h5, left to Keras) and, for .keras,
+    that it is a zip archive.
     """
     path = Path(path)
     if not path.is_file():
         return f"model {path} not found; {REMEDY}"
+    if path.suffix == ".tflite":
+        return (f"{path} is a TFLite model, and this needs the Keras model it was quantized from "
+                f"(for the bundled ones: {', '.join(KERAS_TWINS)})")
+    if path.suffix not in (".keras", ".h5"):
+        return f"{path} is not a .keras file; {REMEDY}"
     if path.suffix == ".keras" and not zipfile.is_zipfile(path):
         return f"{path} is not a Keras archive (a .keras file is a zip that Keras writes); {REMEDY}"
     return None

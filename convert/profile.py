@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import os
 import sys
 import timeit
@@ -26,6 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from .data import DataError  # noqa: E402
 from .keras_file import keras_file_problem, load_keras_model  # noqa: E402
+from .options import number  # noqa: E402
 from .quantize import representative_faces, to_int8  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parents[1] / "tests" / "data" / "fer2013_privatetest_sample.npz"
@@ -56,7 +58,7 @@ def profile(model_path: str | Path, faces: np.ndarray, number: int = 1000) -> li
     rows = []
     for end in prefix_ends(model):
         prefix = keras.Model(model.input, model.get_layer(end).output)
-        with contextlib.redirect_stdout(sys.stderr):  # the converter prints its SavedModel signature
+        with contextlib.redirect_stdout(io.StringIO()):  # the converter prints its SavedModel signature
             tflite = to_int8(prefix, faces)
         rows.append((end, invoke_us(tflite, faces[0], number)))
     return rows
@@ -68,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", type=Path, help="a trained float .keras model")
     p.add_argument("--data", help="faces to calibrate with (default: the 500 test-sample faces)")
-    p.add_argument("--number", type=int, default=1000, help="invokes per timing")
+    p.add_argument("--number", type=number(int, low=1), default=1000, help="invokes per timing")
     args = p.parse_args(argv)
     problem = keras_file_problem(args.model)
     if problem:

@@ -42,6 +42,7 @@ from .calibrate import (  # noqa: E402
 from .data import SIDE, DataError, load  # noqa: E402
 from .evaluate import predict_keras, predict_tflite  # noqa: E402
 from .keras_file import keras_file_problem, load_keras_model  # noqa: E402
+from .options import number, output_folder_problem  # noqa: E402
 
 if TYPE_CHECKING:
     import keras
@@ -181,8 +182,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--gate-split", default="PublicTest",
                    help="split on which float and int8 are compared (default: PublicTest, the selection "
                         "split, so that PrivateTest stays untouched until a model is chosen)")
-    p.add_argument("--max-drop", type=float, default=1.0, help="largest accuracy loss allowed, in points")
-    p.add_argument("--calibration-faces", type=int, default=1000)
+    p.add_argument("--max-drop", type=number(float), default=1.0,
+                   help="largest accuracy loss allowed, in points (negative: int8 must gain that much)")
+    p.add_argument("--calibration-faces", type=number(int, low=7), default=1000,
+                   help="real training faces (an equal number per class) that set the int8 ranges")
     p.add_argument("--no-mirror-average", dest="mirror_average", action="store_false",
                    help="export the plain network, without averaging each face with its mirror")
     p.add_argument("--tta-crops", type=int, default=1, metavar="N",
@@ -201,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--temperature", type=temperature_option, default=1.0, metavar="T|fit",
                    help="divide the logits by T inside the graph; fit: fit T on PublicTest (default 1)")
     args = p.parse_args(argv)
-    problem = keras_file_problem(args.model)
+    problem = keras_file_problem(args.model) or output_folder_problem(args.out)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2

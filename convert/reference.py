@@ -8,8 +8,8 @@ per face).
 from __future__ import annotations
 
 import contextlib
+import io
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -46,8 +46,8 @@ def float_tflite(keras_path: str | Path, out_dir: str | Path, int8_path: str | P
     pixels = keras.Input((48, 48, 1), batch_size=1, dtype="uint8", name="pixels")
     wrapped = keras.Model(pixels, model(keras.ops.cast(pixels, "float32")))
     out = Path(out_dir) / "fer_edge_float.tflite"
-    # the converter prints its SavedModel signature on stdout, which must stay clean for --json
-    with contextlib.redirect_stdout(sys.stderr):
+    # the converter prints its SavedModel signature on stdout: noise to a reader, and --json needs it clean
+    with contextlib.redirect_stdout(io.StringIO()):
         out.write_bytes(tf.lite.TFLiteConverter.from_keras_model(wrapped).convert())
     return out, tta
 

@@ -28,6 +28,7 @@ from fer_edge.errors import ModelError
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from .keras_file import keras_file_problem, load_keras_model  # noqa: E402
+from .options import output_folder_problem  # noqa: E402
 
 
 class SoupError(ValueError):
@@ -77,11 +78,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("model", type=Path, nargs="+", help="two or more .keras fine-tunes of one model")
     p.add_argument("--out", type=Path, required=True, help="the averaged .keras model to write")
     args = p.parse_args(argv)
-    problems = [f"{path} is not a .keras file" for path in (*args.model, args.out) if path.suffix != ".keras"]
-    problems += [problem for m in args.model if m.suffix == ".keras" and (problem := keras_file_problem(m))]
-    problems += [f"model {m} not found" for m in args.model if m.suffix != ".keras" and not m.is_file()]
+    problems = [problem for m in args.model if (problem := keras_file_problem(m))]
+    if args.out.suffix != ".keras":
+        problems.append(f"--out {args.out} is not a .keras file; name the soup X.keras")
     if len(args.model) < 2:
         problems.append(f"a soup needs at least two models, got {len(args.model)}")
+    if not problems and (problem := output_folder_problem(args.out)):
+        problems.append(problem)
     if problems:
         print("error: " + "; ".join(problems), file=sys.stderr)
         return 2

@@ -37,6 +37,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from .augment import make_dataset  # noqa: E402
 from .data import LABELS, SIDE, DataError, Split, load  # noqa: E402
 from .keras_file import keras_file_problem, load_keras_model  # noqa: E402
+from .options import number, output_folder_problem  # noqa: E402
 from .teachers import distilled, teacher_probabilities  # noqa: E402
 
 if TYPE_CHECKING:
@@ -103,16 +104,9 @@ def plot_history(history: Path, out: Path) -> None:
 
 
 def check_recipe(args: argparse.Namespace) -> None:
-    """Refuse out-of-range lever values before any work is done."""
-    if not 0 <= args.ema < 1:
-        raise SystemExit(f"error: --ema must be in [0, 1), got {args.ema} (0 turns it off)")
-    if args.mixup < 0:
-        raise SystemExit(f"error: --mixup must be >= 0, got {args.mixup} (0 turns it off)")
-    if not 1 <= args.teacher_centre_crop <= SIDE:
-        raise SystemExit(f"error: --teacher-centre-crop must be 1..{SIDE} px, got {args.teacher_centre_crop}")
+    """Refuse what argparse's ranges (convert.options.number) cannot say, before any work is done."""
     if args.crop and not SIDE // 2 <= args.crop < SIDE:
-        raise SystemExit(f"error: --crop must be {SIDE // 2}..{SIDE - 1} px, got {args.crop} "
-                         "(0 turns it off)")
+        raise TrainError(f"--crop must be {SIDE // 2}..{SIDE - 1} px, got {args.crop} (0 turns it off)")
 
 
 def compiled_model(args: argparse.Namespace, train_faces: int) -> keras.Model:
@@ -139,6 +133,26 @@ def compiled_model(args: argparse.Namespace, train_faces: int) -> keras.Model:
     return model
 
 
+class TrainError(Exception):
+    """The run cannot start as asked: a lever out of range, or an --out that cannot hold it."""
+
+
+def initial_weights(path: str | None, network: keras.Model) -> list[np.ndarray]:
+    """--init's weights ([] without it), checked against ``network``, the one --widths and --stem build.
+
+    Raises ModelError (fer_edge.errors) for a file that is not a Keras model or another network.
+    """
+    if not path:
+        return []
+    weights = load_keras_model(path).get_weights()
+    try:
+        network.set_weights(weights)
+    except ValueError as exc:
+        raise ModelError(f"--init {path} is another network than --widths and --stem build ({exc}); "
+                         "pass the --widths and --stem it was trained with") from None
+    return weights
+
+
 def train(args: argparse.Namespace) -> dict:
     """Run (or resume) one training run and return its summary."""
     import keras
@@ -148,12 +162,16 @@ def train(args: argparse.Namespace) -> dict:
 
     args.widths = list(args.widths or DEFAULT_WIDTHS)  # recorded in summary.json
     check_recipe(args)
+    # before any folder, data or teacher: a fine-tune of the wrong network fails in seconds
+    init_weights = initial_weights(args.init, build_model(widths=tuple(args.widths), stem=args.stem))
+    for teacher in args.teacher or []:
+        load_keras_model(teacher)  # a file Keras cannot read is named now, not after the data loads
     out = Path(args.out)
     backup = out / "backup"
     if backup.exists() and not args.resume:
-        raise SystemExit(f"error: {out} holds a run already; pass --resume to continue it "
-                         "or --out a new folder")
-    out.mkdir(parents=True, exist_ok=True)
+        raise TrainError(f"{out} holds a run already; pass --resume to continue it or --out a new folder")
+    if problem := output_folder_problem(out / "model.keras"):
+        raise TrainError(problem)
     if args.threads:
         try:
             tf.config.threading.set_intra_op_parallelism_threads(args.threads)
@@ -182,13 +200,9 @@ def train(args: argparse.Namespace) -> dict:
     val_ds = make_dataset(val_split, targets(val_split, False), 256, args.seed, augment=False)
 
     model = compiled_model(args, len(train_split))
-    if args.init:
+    if init_weights:
         # fine-tuning: start from a trained model's weights (a new run, with its own schedule)
-        try:
-            model.set_weights(load_keras_model(args.init).get_weights())
-        except ValueError as exc:
-            raise ModelError(f"--init {args.init} is another network than --widths and --stem build "
-                             f"({exc}); pass the same --widths and --stem it was trained with") from None
+        model.set_weights(init_weights)
     history = out / "history.csv"
     callbacks = [
         # BackupAndRestore must come before SwapEMAWeights: it saves the trained weights in the
@@ -229,40 +243,44 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", required=True, help="run folder (checkpoints, history, model)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--init", help="start from this .keras model's weights (fine-tuning)")
-    p.add_argument("--epochs", type=int, default=60)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (cosine decay)")
-    p.add_argument("--weight-decay", type=float, default=1e-4)
-    p.add_argument("--label-smoothing", type=float, default=0.1)
+    p.add_argument("--epochs", type=number(int, low=1), default=60)
+    p.add_argument("--batch-size", type=number(int, low=1), default=128)
+    p.add_argument("--lr", type=number(float, low=0, low_open=True), default=2e-3,
+                   help="peak learning rate (cosine decay)")
+    p.add_argument("--weight-decay", type=number(float, low=0), default=1e-4)
+    p.add_argument("--label-smoothing", type=number(float, low=0, high=1, high_open=True),
+                   default=0.1)
     p.add_argument("--labels", choices=("fer", "ferplus"), default="fer",
                    help="fer: FER2013 labels; ferplus: FER+ vote shares as soft targets (npz only)")
     p.add_argument("--teacher", action="append", metavar="MODEL",
                    help="distil from this trained .keras model's mirror-averaged scores; repeat it "
                         "to distil from the mean of several teachers")
-    p.add_argument("--teacher-centre-crop", type=int, default=SIDE, metavar="PX",
+    p.add_argument("--teacher-centre-crop", type=number(int, low=1, high=SIDE), default=SIDE, metavar="PX",
                    help="score the teachers' views from the face's centre PX x PX, as the int8 "
                         "graph of quantize --centre-crop PX does (48: the whole face)")
-    p.add_argument("--teacher-weight", type=float, default=0.7,
+    p.add_argument("--teacher-weight", type=number(float, low=0, high=1), default=0.7,
                    help="share of the teacher's scores in the targets (the rest: the labels)")
     p.add_argument("--class-weights", choices=("none", "sqrt", "inverse"), default="sqrt",
                    help="per-class loss weights: none, 1/sqrt(count) (default) or 1/count")
     p.add_argument("--no-class-weights", dest="class_weights", action="store_const", const="none",
                    help="the same as --class-weights none")
-    p.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA",
+    p.add_argument("--mixup", type=number(float, low=0), default=0.0, metavar="ALPHA",
                    help="mixup with lambda ~ Beta(ALPHA, ALPHA) per batch (0: off; try 0.2)")
-    p.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
+    p.add_argument("--ema", type=number(float, low=0, high=1, high_open=True), default=0.0, metavar="DECAY",
                    help="validate, select and save an exponential moving average of the weights, "
                         "updated every step (0: off; try 0.999)")
     p.add_argument("--crop", type=int, default=0, metavar="PX",
                    help="train on random PX x PX crops resized back to 48x48 (0: off; try 44)")
-    p.add_argument("--widths", type=int, nargs="+",
+    p.add_argument("--widths", type=number(int, low=1), nargs="+",
                    help="channels per stage (default: convert.model.DEFAULT_WIDTHS)")
-    p.add_argument("--stem", type=int, default=0,
+    p.add_argument("--stem", type=number(int, low=0), default=0,
                    help="channels of a stride-2 conv before the first stage (0: none, stages start at 48x48)")
-    p.add_argument("--patience", type=int, default=15, help="early stopping on PublicTest accuracy")
+    p.add_argument("--patience", type=number(int, low=1), default=15,
+                   help="early stopping on PublicTest accuracy")
     p.add_argument("--seed", type=int, default=1234)
-    p.add_argument("--limit", type=int, default=0, help="use only this many training faces (smoke runs)")
-    p.add_argument("--threads", type=int, default=0, help="TensorFlow threads (0: all cores)")
+    p.add_argument("--limit", type=number(int, low=0), default=0,
+                   help="use only this many training faces (smoke runs)")
+    p.add_argument("--threads", type=number(int, low=0), default=0, help="TensorFlow threads (0: all cores)")
     p.add_argument("--bf16", action="store_true", help="mixed bfloat16 (faster on CPUs with AVX512-BF16)")
     p.add_argument("--progress", choices=("epoch", "bar"), default="epoch")
     return p.parse_args(argv)
@@ -279,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         summary = train(args)
-    except (DataError, ModelError) as exc:
+    except (DataError, ModelError, TrainError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(summary, indent=2))

@@ -51,19 +51,28 @@ def tool_runs(model: Path, data: Path, out: Path) -> dict[str, tuple]:
 TOOLS = ["evaluate", "quantize", "profile", "train --init", "train --teacher", "soup"]
 
 
-@pytest.mark.parametrize("tool", TOOLS)
-@pytest.mark.parametrize("make, message", [
-    (not_a_zip, "is not a Keras archive (a .keras file is a zip that Keras writes)"),
-    (a_zip_without_a_model, "as a Keras model (\"There is no item named 'config.json' in the archive\")"),
-])
+def the_int8_model(folder: Path) -> Path:
+    return Path("models/fer_edge_int8.tflite")
+
+
+@pytest.mark.parametrize("tool, make, message", [(tool, make, message) for tool in TOOLS
+                                                  for make, message in [
+    (not_a_zip, "is not a Keras archive (a .keras file is a zip that Keras writes); pass a .keras model "
+                "written by fer_convert.train or fer_convert.soup"),
+    (a_zip_without_a_model, "as a Keras model (\"There is no item named 'config.json' in the archive\"); "
+                            "pass a .keras model written by fer_convert.train or fer_convert.soup"),
+    (the_int8_model, "is a TFLite model, and this needs the Keras model it was quantized from (for the "
+                     "bundled ones: models/fer_edge.keras for fer_edge_int8.tflite"),
+] if not (tool == "evaluate" and make is the_int8_model)])  # evaluate scores .tflite files too
 def test_a_file_that_is_not_a_keras_model_is_one_clear_error(tool, make, message, data, tmp_path, capsys):
     model = make(tmp_path)
     main, argv = tool_runs(model, data, tmp_path)[tool]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert f"error: {'cannot read ' if 'config.json' in message else ''}{model}" in err
-    assert message in err and "pass a .keras model written by fer_convert.train or fer_convert.soup" in err
-    assert not (tmp_path / "m.tflite").exists() and not (tmp_path / "soup.keras").exists()
+    assert message in err
+    # refused before anything was written: no model, no soup, no run folder
+    assert not {"m.tflite", "soup.keras", "run"} & {path.name for path in tmp_path.iterdir()}
 
 
 def test_compare_names_a_float_model_it_cannot_read(tmp_path, capsys):
@@ -83,3 +92,53 @@ def test_init_from_another_network_names_the_options(data, tmp_path, capsys):
     assert train.main(argv) == 2
     assert ("--init models/fer_edge_fast.keras is another network than --widths and --stem build"
             in capsys.readouterr().err)
+    # before the data, the teacher's scoring and the run folder: a --data that is not there is not reached
+    argv = ["--data", str(tmp_path / "none.npz"), "--out", str(tmp_path / "run"), "--teacher",
+            "models/fer_edge.keras", "--init", "models/fer_edge_fast.keras"]
+    assert train.main(argv) == 2
+    assert "is another network" in capsys.readouterr().err and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("tool, argv, message", [
+    ("train", ["--epochs", "0"], "argument --epochs: expected an integer >= 1, got '0'"),
+    ("train", ["--lr", "0"], "argument --lr: expected a number > 0, got '0'"),
+    ("train", ["--ema", "1"], "argument --ema: expected a number >= 0 and < 1, got '1'"),
+    ("train", ["--teacher-weight", "nan"],
+     "argument --teacher-weight: expected a number >= 0 and <= 1, got 'nan'"),
+    ("quantize", ["--calibration-faces", "3"],
+     "argument --calibration-faces: expected an integer >= 7, got '3'"),
+    ("profile", ["--number", "0"], "argument --number: expected an integer >= 1, got '0'"),
+])
+def test_numeric_options_out_of_range_are_usage_errors(tool, argv, message, data, tmp_path, capsys):
+    runs = tool_runs(Path("models/fer_edge.keras"), data, tmp_path)
+    main, base = runs["train --init" if tool == "train" else tool]
+    with pytest.raises(SystemExit) as exit_:
+        main([*base, *argv])
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("tool", ["evaluate", "quantize", "train --init", "soup"])
+def test_an_output_that_cannot_be_written_is_named_before_the_work(tool, data, tmp_path, capsys):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where a folder should be")
+    main, argv = tool_runs(Path("models/fer_edge.keras"), data, blocker)[tool]
+    if tool == "evaluate":
+        argv = [*argv, "--json", str(blocker / "reports" / "r.json")]
+    assert main(argv) == 2
+    assert f"cannot write {blocker}/" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "not found; pass an int8 .tflite file made by fer_convert.quantize or a .keras model"),
+    (b"", "is not a TFLite model (no TFL3 identifier at byte 4); pass an int8 .tflite file"),
+    (b"\x20\x00\x00\x00TFL3 then cut short", "is not a valid TFLite model"),
+])
+def test_evaluate_names_a_tflite_file_it_cannot_run(content, message, data, tmp_path, capsys):
+    from fer_convert import evaluate
+
+    model = tmp_path / "model.tflite"
+    if content is not None:
+        model.write_bytes(content)
+    assert evaluate.main([str(model), "--data", str(data)]) == 2
+    assert f"error: {'model ' if content is None else ''}{model}" in (err := capsys.readouterr().err)
+    assert message in err

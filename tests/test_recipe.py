@@ -135,15 +135,20 @@ def test_smoke_run_with_mixup_ema_and_crops_resumes_with_its_average(tmp_path, s
 
 
 @pytest.mark.parametrize("flag, value, message", [
-    ("--ema", "1", "--ema must be in [0, 1)"),
-    ("--mixup", "-0.1", "--mixup must be >= 0"),
-    ("--crop", "48", "--crop must be 24..47 px"),
+    ("--ema", "1", "argument --ema: expected a number >= 0 and < 1, got '1'"),
+    ("--mixup", "-0.1", "argument --mixup: expected a number >= 0, got '-0.1'"),
+    ("--teacher-centre-crop", "49", "argument --teacher-centre-crop: expected an integer >= 1 and <= 48"),
+    ("--crop", "48", "error: --crop must be 24..47 px, got 48 (0 turns it off)"),
 ])
-def test_out_of_range_levers_are_refused(tmp_path, flag, value, message):
+def test_out_of_range_levers_are_refused(tmp_path, flag, value, message, capsys):
     from fer_convert import train
 
-    with pytest.raises(SystemExit, match=re.escape(message)):
-        train.main(["--data", str(SAMPLE), "--out", str(tmp_path / "run"), flag, value])
+    try:
+        code = train.main(["--data", str(SAMPLE), "--out", str(tmp_path / "run"), flag, value])
+    except SystemExit as exit_:  # argparse's usage error
+        code = exit_.code
+    assert code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
 
 
 # --- test-time averaging and the temperature inside the int8 graph ------------------------
@@ -350,7 +355,8 @@ def test_soup_averages_every_weight_and_refuses_other_architectures(tmp_path, ca
     assert "missing.keras not found" in capsys.readouterr().err
     assert soup.main([str(paths[0]), "models/fer_edge_int8.tflite", "--out", str(tmp_path / "soup")]) == 2
     err = capsys.readouterr().err
-    assert "fer_edge_int8.tflite is not a .keras file" in err and "soup is not a .keras file" in err
+    assert "fer_edge_int8.tflite is a TFLite model, and this needs the Keras model it was" in err
+    assert "--out " + str(tmp_path / "soup") + " is not a .keras file" in err
     (tmp_path / "bogus.keras").write_bytes(b"not a zip")
     assert soup.main([str(paths[0]), str(tmp_path / "bogus.keras"), "--out", str(out)]) == 2
     assert "bogus.keras is not a Keras archive" in capsys.readouterr().err
