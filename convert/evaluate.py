@@ -33,7 +33,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from .calibrate import expected_calibration_error, negative_log_likelihood, plot_reliability  # noqa: E402
 from .data import LABELS, NO_MAJORITY, SIDE, DataError, Split, load  # noqa: E402
 from .keras_file import keras_file_problem, load_keras_model  # noqa: E402
-from .options import output_folder_problem  # noqa: E402
+from .options import output_problem, split_option, temperature  # noqa: E402
 
 if TYPE_CHECKING:
     from .model import TTA
@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("model", nargs="+",
                    help="a .keras model or a .tflite file; several: the mean of their scores")
     p.add_argument("--data", required=True, help="fer2013.npz, fer2013.csv or an image-folder root")
-    p.add_argument("--split", default="PrivateTest")
+    p.add_argument("--split", default="PrivateTest", type=split_option)
     p.add_argument("--json", type=Path, help="write the report here")
     p.add_argument("--confusion", type=Path, help="write the confusion-matrix PNG here")
     p.add_argument("--reliability", type=Path, help="write the reliability-diagram PNG here")
@@ -219,12 +219,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--blur", type=float, default=0.0, metavar="SIGMA",
                    help="Keras models: blur every view with a Gaussian of SIGMA px (0..0.6), as "
                         "quantize --blur does (default 0: none)")
-    p.add_argument("--temperature", type=float, default=1.0,
+    p.add_argument("--temperature", type=temperature, default=1.0,
                    help="Keras models: divide the logits by this before the softmax")
     args = p.parse_args(argv)
     tta, problem = test_time_views(args)
-    problem = problem or next((trouble for path in (args.json, args.confusion, args.reliability)
-                               if path and (trouble := output_folder_problem(path))), None)
+    outputs = [(args.json, ".json"), (args.confusion, ".png"), (args.reliability, ".png")]
+    problem = problem or next((trouble for path, suffix in outputs
+                               if path and (trouble := output_problem(path, args.model, suffix))), None)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
@@ -248,6 +249,9 @@ def main(argv: list[str] | None = None) -> int:
               "nll": round(negative_log_likelihood(scores, split.labels), 4),
               "ferplus": ferplus_accuracy(split, predicted)}
     print(format_report(result))
+    for path, _ in outputs:
+        if path:
+            path.parent.mkdir(parents=True, exist_ok=True)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     if args.confusion:

@@ -14,6 +14,8 @@ from typing import Any
 
 from fer_edge.errors import ModelError
 
+from .data import LABELS, SIDE
+
 REMEDY = "pass a .keras model written by fer_convert.train or fer_convert.soup"
 KERAS_TWINS = ("models/fer_edge.keras for fer_edge_int8.tflite",
                "models/fer_edge_fast.keras for fer_edge_fast_int8.tflite")
@@ -50,6 +52,25 @@ def load_keras_model(path: str | Path) -> Any:
     import keras
 
     try:
-        return keras.models.load_model(path)
+        model = keras.models.load_model(path)
     except (OSError, ValueError, TypeError, KeyError, zipfile.BadZipFile) as exc:
         raise ModelError(f"cannot read {path} as a Keras model ({exc}); {REMEDY}") from None
+    problem = network_problem(model)
+    if problem:
+        raise ModelError(f"{path} {problem}; {REMEDY}")
+    return model
+
+
+def network_problem(model: Any) -> str | None:
+    """How ``model`` differs from a fer-edge network (None: it does not), as the tools use it:
+    raw 48x48 grayscale faces in (N, 48, 48, 1), one score per label out (N, 7), the last dense
+    layer named "logits" (the temperature is folded into it, convert.model.with_temperature)."""
+    if tuple(model.input_shape[1:]) != (SIDE, SIDE, 1):
+        return (f"takes inputs of shape {tuple(model.input_shape)}, where fer-edge networks take "
+                f"(None, {SIDE}, {SIDE}, 1) grayscale faces")
+    if tuple(model.output_shape[1:]) != (len(LABELS),):
+        return (f"gives outputs of shape {tuple(model.output_shape)}, where fer-edge networks give "
+                f"one score per label (None, {len(LABELS)})")
+    if "logits" not in {layer.name for layer in model.layers}:
+        return "has no dense layer named 'logits' before its softmax, as fer-edge networks do"
+    return None

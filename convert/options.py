@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 
@@ -42,17 +42,39 @@ def number(kind: type[int] | type[float], *, low: float | None = None, high: flo
     return convert
 
 
-def output_folder_problem(path: Path) -> str | None:
-    """Make the folder ``path`` will be written to; why that fails (None: it is there and writable).
+def split_option(name: str) -> str:
+    """An argparse ``type=`` for a FER2013 split name (convert.data.canonical_split)."""
+    from .data import DataError, canonical_split
 
-    Called once the other arguments have passed their checks and before the long work, so a
-    report or model is not computed only to be lost.
-    """
-    folder = path.parent
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        return f"cannot write {path}: cannot create the folder {folder} ({exc.strerror})"
+        return canonical_split(name)
+    except DataError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+# --temperature's range: the fitted ones are 0.77-0.80; outside this the softmax is flat or one-hot
+temperature = number(float, low=0.05, high=20)
+
+
+def output_problem(path: Path, inputs: Iterable[str | Path] = (), suffix: str = "") -> str | None:
+    """Why ``path`` cannot be written once the work is done (None: it can). Creates nothing.
+
+    Refused: an existing folder, one of the command's own input files (it would be overwritten),
+    another suffix than ``suffix`` (when given), and a place under a file or a folder this user
+    cannot write. Checked before the long work, so a report or model is not computed only to be
+    lost, and a refused run leaves no folder behind; the writer makes the folders it needs.
+    """
+    if suffix and path.suffix != suffix:
+        return f"{path} does not end in {suffix}; name the output X{suffix}"
+    if path.is_dir():
+        return f"{path} is a folder; name a file to write"
+    if any(path.resolve() == Path(given).resolve() for given in inputs):
+        return f"{path} is also an input of this command: writing it would overwrite it; name another file"
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        return f"cannot write {path}: {folder} is a file, not a folder"
     if not os.access(folder, os.W_OK | os.X_OK):
         return f"cannot write {path}: the folder {folder} is not writable for this user"
     return None

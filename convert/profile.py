@@ -13,8 +13,6 @@ model's 48x48 stage was found to cost a third of its time (models/README.md, "Th
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import os
 import sys
 import timeit
@@ -58,8 +56,7 @@ def profile(model_path: str | Path, faces: np.ndarray, number: int = 1000) -> li
     rows = []
     for end in prefix_ends(model):
         prefix = keras.Model(model.input, model.get_layer(end).output)
-        with contextlib.redirect_stdout(io.StringIO()):  # the converter prints its SavedModel signature
-            tflite = to_int8(prefix, faces)
+        tflite = to_int8(prefix, faces)
         rows.append((end, invoke_us(tflite, faces[0], number)))
     return rows
 

@@ -21,6 +21,8 @@ falls more than --max-drop points below the float model's.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import sys
 import tempfile
@@ -42,7 +44,7 @@ from .calibrate import (  # noqa: E402
 from .data import SIDE, DataError, load  # noqa: E402
 from .evaluate import predict_keras, predict_tflite  # noqa: E402
 from .keras_file import keras_file_problem, load_keras_model  # noqa: E402
-from .options import number, output_folder_problem  # noqa: E402
+from .options import number, output_problem, split_option, temperature  # noqa: E402
 
 if TYPE_CHECKING:
     import keras
@@ -101,7 +103,8 @@ def to_int8(model: keras.Model, faces: np.ndarray) -> bytes:
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.uint8
     converter.inference_output_type = tf.uint8
-    return converter.convert()
+    with contextlib.redirect_stdout(io.StringIO()):  # its SavedModel listing: ~45 lines of noise
+        return converter.convert()
 
 
 def float_ops(tflite_path: str | Path) -> list[str]:
@@ -160,16 +163,13 @@ def quantize(model_path: Path, data: str | Path, out: Path, gate_split: str = "P
 
 
 def temperature_option(value: str) -> float | str:
-    """--temperature's value: "fit" or a positive number."""
+    """--temperature's value: "fit" or a number in convert.options.temperature's range."""
     if value == "fit":
         return value
     try:
-        number = float(value)
-    except ValueError:
-        number = -1.0
-    if number <= 0:
-        raise argparse.ArgumentTypeError(f"expected 'fit' or a positive number, got {value!r}")
-    return number
+        return temperature(value)
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"expected 'fit' or {str(exc).removeprefix('expected ')}") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("model", type=Path, help="the trained float .keras model")
     p.add_argument("--data", required=True, help="fer2013.npz, fer2013.csv or an image-folder root")
     p.add_argument("--out", type=Path, required=True, help="the int8 .tflite file to write")
-    p.add_argument("--gate-split", default="PublicTest",
+    p.add_argument("--gate-split", default="PublicTest", type=split_option,
                    help="split on which float and int8 are compared (default: PublicTest, the selection "
                         "split, so that PrivateTest stays untouched until a model is chosen)")
     p.add_argument("--max-drop", type=number(float), default=1.0,
@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--temperature", type=temperature_option, default=1.0, metavar="T|fit",
                    help="divide the logits by T inside the graph; fit: fit T on PublicTest (default 1)")
     args = p.parse_args(argv)
-    problem = keras_file_problem(args.model) or output_folder_problem(args.out)
+    problem = keras_file_problem(args.model) or output_problem(args.out, [args.model], suffix=".tflite")
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2

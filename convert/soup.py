@@ -28,7 +28,7 @@ from fer_edge.errors import ModelError
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from .keras_file import keras_file_problem, load_keras_model  # noqa: E402
-from .options import output_folder_problem  # noqa: E402
+from .options import output_problem  # noqa: E402
 
 
 class SoupError(ValueError):
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         problems.append(f"--out {args.out} is not a .keras file; name the soup X.keras")
     if len(args.model) < 2:
         problems.append(f"a soup needs at least two models, got {len(args.model)}")
-    if not problems and (problem := output_folder_problem(args.out)):
+    if not problems and (problem := output_problem(args.out, args.model)):
         problems.append(problem)
     if problems:
         print("error: " + "; ".join(problems), file=sys.stderr)

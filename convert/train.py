@@ -37,7 +37,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from .augment import make_dataset  # noqa: E402
 from .data import LABELS, SIDE, DataError, Split, load  # noqa: E402
 from .keras_file import keras_file_problem, load_keras_model  # noqa: E402
-from .options import number, output_folder_problem  # noqa: E402
+from .options import number, output_problem  # noqa: E402
 from .teachers import distilled, teacher_probabilities  # noqa: E402
 
 if TYPE_CHECKING:
@@ -137,13 +137,11 @@ class TrainError(Exception):
     """The run cannot start as asked: a lever out of range, or an --out that cannot hold it."""
 
 
-def initial_weights(path: str | None, network: keras.Model) -> list[np.ndarray]:
-    """--init's weights ([] without it), checked against ``network``, the one --widths and --stem build.
+def initial_weights(path: str, network: keras.Model) -> list[np.ndarray]:
+    """--init's weights, checked against ``network``, the one --widths and --stem build.
 
     Raises ModelError (fer_edge.errors) for a file that is not a Keras model or another network.
     """
-    if not path:
-        return []
     weights = load_keras_model(path).get_weights()
     try:
         network.set_weights(weights)
@@ -163,14 +161,21 @@ def train(args: argparse.Namespace) -> dict:
     args.widths = list(args.widths or DEFAULT_WIDTHS)  # recorded in summary.json
     check_recipe(args)
     # before any folder, data or teacher: a fine-tune of the wrong network fails in seconds
-    init_weights = initial_weights(args.init, build_model(widths=tuple(args.widths), stem=args.stem))
+    init_weights = (initial_weights(args.init, build_model(widths=tuple(args.widths), stem=args.stem))
+                    if args.init else [])
     for teacher in args.teacher or []:
         load_keras_model(teacher)  # a file Keras cannot read is named now, not after the data loads
     out = Path(args.out)
     backup = out / "backup"
     if backup.exists() and not args.resume:
         raise TrainError(f"{out} holds a run already; pass --resume to continue it or --out a new folder")
-    if problem := output_folder_problem(out / "model.keras"):
+    if args.resume and not backup.is_dir():
+        raise TrainError(f"{out} holds no run to resume (no {backup}); check --out, or leave out --resume "
+                         "to start a new run there")
+    if out.exists() and not out.is_dir():
+        raise TrainError(f"--out {out} is a file; name a folder for the run")
+    inputs = [*(args.teacher or []), *([args.init] if args.init else [])]
+    if problem := output_problem(out / "model.keras", inputs):
         raise TrainError(problem)
     if args.threads:
         try:
@@ -187,6 +192,7 @@ def train(args: argparse.Namespace) -> dict:
         train_split = train_split.subset(rng.permutation(len(train_split))[: args.limit])
         val_split = val_split.subset(rng.permutation(len(val_split))[: max(args.limit // 4, 1)])
     log.info("training on %d faces, selecting on %d PublicTest faces", len(train_split), len(val_split))
+    out.mkdir(parents=True, exist_ok=True)  # once the data has loaded: a refused run leaves no folder
 
     weights = class_weights(train_split.labels, args.class_weights)
     y = targets(train_split, args.labels == "ferplus")
@@ -277,7 +283,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="channels of a stride-2 conv before the first stage (0: none, stages start at 48x48)")
     p.add_argument("--patience", type=number(int, low=1), default=15,
                    help="early stopping on PublicTest accuracy")
-    p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--seed", type=number(int, low=0, high=2**32 - 1), default=1234)
     p.add_argument("--limit", type=number(int, low=0), default=0,
                    help="use only this many training faces (smoke runs)")
     p.add_argument("--threads", type=number(int, low=0), default=0, help="TensorFlow threads (0: all cores)")

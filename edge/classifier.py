@@ -124,14 +124,14 @@ class TFLiteExpressionClassifier:
             self._interpreter = interpreter_class(model_path=str(self.model_path), num_threads=threads)
             self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
-            raise ModelError(f"{self.model_path} is not a valid TFLite model ({exc}); "
-                             "pass --model PATH to a .tflite file made by fer_convert.quantize") from None
+            raise ModelError(f"{self.model_path} is not a valid TFLite model ({exc}); use a .tflite file "
+                             "made by fer_convert.quantize (fer-edge: --model PATH or model.path)") from None
         self._input, self._output = self._check_contract()
 
     def _check_contract(self) -> tuple[dict[str, Any], dict[str, Any]]:
         inputs = self._interpreter.get_input_details()
         outputs = self._interpreter.get_output_details()
-        found = ", ".join(f"{d['dtype'].__name__}{list(d['shape'])}" for d in inputs)
+        found = ", ".join(f"{d['dtype'].__name__}{d['shape'].tolist()}" for d in inputs)
         if len(inputs) != 1 or inputs[0]["dtype"] != np.uint8 or tuple(inputs[0]["shape"]) != INPUT_SHAPE:
             raise ModelError(f"{self.model_path}: expected one uint8{list(INPUT_SHAPE)} input "
                              f"(raw 48x48 grayscale pixels), found {found}; quantize the model "
@@ -140,7 +140,7 @@ class TFLiteExpressionClassifier:
         if size != len(self.labels):
             raise ModelError(f"{self.model_path}: expected one output of {len(self.labels)} scores "
                              f"(one per label: {', '.join(self.labels)}), found "
-                             f"{[list(d['shape']) for d in outputs]}; check the model and labels.txt")
+                             f"{[d['shape'].tolist() for d in outputs]}; check the model and labels.txt")
         return inputs[0], outputs[0]
 
     @property

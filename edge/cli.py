@@ -131,6 +131,8 @@ def add_run(sub: argparse._SubParsersAction) -> None:
 
 def add_tools(sub: argparse._SubParsersAction) -> None:
     """The commands beside the daemon: check-config, predict, annotate, ha-discovery, services."""
+    from .tools.bench_args import positive_int
+
     check = sub.add_parser("check-config",
                            help="check a config before rollout: exit 78 on anything `run` would refuse")
     check.add_argument("file", type=Path)
@@ -141,7 +143,7 @@ def add_tools(sub: argparse._SubParsersAction) -> None:
     predict.add_argument("--model", help=MODEL_HELP)
     predict.add_argument("--detector", choices=("yunet", "haar"), default="yunet",
                          help="face detector (default: yunet)")
-    predict.add_argument("--max-pixels", type=int, default=40_000_000,
+    predict.add_argument("--max-pixels", type=positive_int, default=40_000_000,
                          help="refuse images whose header declares more pixels (default: 40000000)")
     predict.set_defaults(func=cmd_predict)
 

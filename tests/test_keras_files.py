@@ -142,3 +142,75 @@ def test_evaluate_names_a_tflite_file_it_cannot_run(content, message, data, tmp_
     assert evaluate.main([str(model), "--data", str(data)]) == 2
     assert f"error: {'model ' if content is None else ''}{model}" in (err := capsys.readouterr().err)
     assert message in err
+
+
+def test_an_output_may_not_be_an_input_or_a_folder(data, tmp_path, capsys):
+    """quantize --out onto its own model, soup --out onto an ingredient, outputs that are folders."""
+    from fer_convert import evaluate, quantize, soup
+
+    model = tmp_path / "fer_edge.keras"
+    model.write_bytes(Path("models/fer_edge.keras").read_bytes())
+    before = model.read_bytes()
+    (tmp_path / "dir.tflite").mkdir()
+    cases = [
+        (quantize.main, [str(model), "--data", str(data), "--out", str(model)], "does not end in .tflite"),
+        (quantize.main, [str(model), "--data", str(data), "--out", str(tmp_path / "dir.tflite")],
+         "dir.tflite is a folder; name a file to write"),
+        (evaluate.main, [str(model), "--data", str(data), "--json", str(tmp_path / "dir.tflite")],
+         "does not end in .json"),
+        (evaluate.main, [str(model), "--data", str(data), "--confusion", str(tmp_path / "c.txt")],
+         "c.txt does not end in .png"),
+        (soup.main, [str(model), str(model), "--out", str(model)],
+         "is also an input of this command: writing it would overwrite it"),
+    ]
+    for main, argv, message in cases:
+        assert main(argv) == 2, argv
+        assert message in capsys.readouterr().err, argv
+    assert model.read_bytes() == before
+
+
+def test_a_network_of_another_shape_is_named(tmp_path, data, capsys):
+    import keras
+    from fer_convert import evaluate, quantize
+
+    faces = keras.Input((64, 64, 3))
+    keras.Model(faces, keras.layers.Dense(7, name="logits")(keras.layers.Flatten()(faces))).save(
+        tmp_path / "rgb.keras")
+    faces = keras.Input((48, 48, 1))
+    keras.Model(faces, keras.layers.Dense(3, name="logits")(keras.layers.Flatten()(faces))).save(
+        tmp_path / "three.keras")
+    keras.Model(faces, keras.layers.Dense(7)(keras.layers.Flatten()(faces))).save(tmp_path / "nameless.keras")
+    for name, message in [("rgb", "takes inputs of shape (None, 64, 64, 3), where fer-edge networks take"),
+                          ("three", "gives outputs of shape (None, 3), where fer-edge networks give"),
+                          ("nameless", "has no dense layer named 'logits' before its softmax")]:
+        model = str(tmp_path / f"{name}.keras")
+        assert evaluate.main([model, "--data", str(data), "--temperature", "2"]) == 2
+        assert message in capsys.readouterr().err
+        assert quantize.main([model, "--data", str(data), "--out", str(tmp_path / "x.tflite")]) == 2
+        assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("tool, argv, message", [
+    ("quantize", ["--temperature", "nan"], "argument --temperature: expected 'fit' or a number >= 0.05"),
+    ("quantize", ["--temperature", "1e-40"], "argument --temperature: expected 'fit' or a number >= 0.05"),
+    ("quantize", ["--gate-split", "bogus"], "argument --gate-split: unknown split 'bogus'"),
+    ("evaluate", ["--temperature", "inf"], "argument --temperature: expected a number >= 0.05 and <= 20"),
+    ("evaluate", ["--split", "bogus"], "argument --split: unknown split 'bogus'"),
+    ("train --init", ["--seed", "-1"], "argument --seed: expected an integer >= 0 and <= 4.29497e+09"),
+])
+def test_nonsense_values_are_usage_errors(tool, argv, message, data, tmp_path, capsys):
+    main, base = tool_runs(Path("models/fer_edge.keras"), data, tmp_path)[tool]
+    with pytest.raises(SystemExit) as exit_:
+        main([*base, *argv])
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_resume_needs_a_run_and_a_refused_run_leaves_no_folder(data, tmp_path, capsys):
+    from fer_convert import train
+
+    run = tmp_path / "typo" / "run"
+    assert train.main(["--data", str(data), "--out", str(run), "--resume"]) == 2
+    assert f"{run} holds no run to resume" in capsys.readouterr().err
+    assert train.main(["--data", str(tmp_path / "none.npz"), "--out", str(run)]) == 2
+    assert "none.npz" in capsys.readouterr().err
+    assert not (tmp_path / "typo").exists()
