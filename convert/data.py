@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import sys
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,16 +90,28 @@ def load(path: str | Path, split: str) -> Split:
 
 def load_npz(path: Path, split: str) -> Split:
     """Load a split of fer2013.npz, with FER+ soft labels."""
+    if not zipfile.is_zipfile(path):
+        raise DataError(f"{path}: not a .npz archive (numpy.savez writes a zip)")
     try:
         data = np.load(path)
+        missing = [name for name in ("images", "labels", "usage") if name not in data.files]
+        if missing:
+            raise DataError(f"{path}: no {' or '.join(missing)} array; expected images (N, {SIDE}, {SIDE}) "
+                            "uint8, labels (N,) 0..6 and usage (N,) 0 Training, 1 PublicTest, 2 PrivateTest")
         usage, images, labels = data["usage"], data["images"], data["labels"]
         votes = data["ferplus_votes"] if "ferplus_votes" in data.files else None
-    except KeyError as exc:
-        raise DataError(f"{path}: missing array {exc}; expected images, labels and usage") from None
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise DataError(f"{path}: not a readable .npz file ({exc})") from None
-    if images.shape[1:] != (SIDE, SIDE):
-        raise DataError(f"{path}: images have shape {images.shape[1:]}, expected ({SIDE}, {SIDE})")
+    if images.ndim != 3 or images.shape[1:] != (SIDE, SIDE):
+        raise DataError(f"{path}: images have shape {images.shape}, expected (N, {SIDE}, {SIDE})")
+    if images.dtype != np.uint8:
+        raise DataError(f"{path}: images are {images.dtype}, expected uint8 grey levels 0..255")
+    if not len(images) == len(labels) == len(usage):
+        raise DataError(f"{path}: {len(images)} images, {len(labels)} labels and {len(usage)} usage "
+                        "entries; expected one of each per face")
+    if labels.size and (labels.min() < 0 or labels.max() >= len(LABELS)):
+        raise DataError(f"{path}: labels run from {labels.min()} to {labels.max()}, expected "
+                        f"0..{len(LABELS) - 1} ({', '.join(LABELS)})")
     rows = usage == SPLITS.index(split)
     if votes is None:
         return Split(split, images[rows], labels[rows].astype(np.uint8))

@@ -63,6 +63,15 @@ def predict_keras(model_path: str | Path, images: np.ndarray, tta: TTA | None = 
     return graph.predict(images[..., None].astype(np.float32), batch_size=256, verbose=0)
 
 
+def load_model(model_path: str | Path) -> object:
+    """The model a file holds, through LiteRT (.tflite) or Keras; ModelError when it does not load."""
+    if Path(model_path).suffix == ".tflite":
+        from fer_edge.classifier import TFLiteExpressionClassifier
+
+        return TFLiteExpressionClassifier(model_path)
+    return load_keras_model(model_path)
+
+
 def predict(model_path: str | Path, images: np.ndarray, tta: TTA | None = None,
             temperature: float = 1.0) -> np.ndarray:
     """Dispatch on the file type: .tflite through LiteRT, anything else through Keras."""
@@ -230,8 +239,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {problem}", file=sys.stderr)
         return 2
     try:
+        if len(args.model) > 1:  # an ensemble: every member loads before the first is scored
+            for model in args.model:
+                load_model(model)
         split = load(args.data, args.split)
-    except DataError as exc:
+    except (DataError, ModelError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     name = " + ".join(args.model) + (f" {tta.describe()}" if tta and tta.describe() else "")

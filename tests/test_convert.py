@@ -57,6 +57,37 @@ def test_bad_csv_names_the_file_and_the_problem(tmp_path, content, message):
     assert message in str(error.value) and str(path) in str(error.value)
 
 
+def _npz(path: Path, **arrays: np.ndarray) -> Path:
+    faces = {"images": np.zeros((4, 48, 48), np.uint8), "labels": np.array([0, 3, 6, 2]),
+             "usage": np.zeros(4, np.uint8)}
+    np.savez(path, **{name: value for name, value in {**faces, **arrays}.items() if value is not None})
+    return path
+
+
+@pytest.mark.parametrize("arrays, message", [
+    ({"usage": None}, "no usage array; expected images (N, 48, 48) uint8, labels (N,) 0..6 and usage"),
+    ({"labels": np.array([0, 3, 13, 2])}, "labels run from 0 to 13, expected 0..6 (angry, disgust"),
+    ({"images": np.zeros((4, 48, 48), np.float32)}, "images are float32, expected uint8 grey levels"),
+    ({"images": np.zeros((4, 48, 48, 3), np.uint8)},
+     "images have shape (4, 48, 48, 3), expected (N, 48, 48)"),
+    ({"labels": np.array([0, 3, 6])},
+     "4 images, 3 labels and 4 usage entries; expected one of each per face"),
+])
+def test_bad_npz_names_the_file_and_the_problem(tmp_path, arrays, message):
+    path = _npz(tmp_path / "faces.npz", **arrays)
+    with pytest.raises(DataError) as error:
+        load(path, "Training")
+    assert message in str(error.value) and str(path) in str(error.value)
+
+
+def test_a_file_named_npz_that_is_not_one(tmp_path):
+    path = tmp_path / "faces.npz"
+    path.write_text("emotion,pixels,Usage\n")
+    with pytest.raises(DataError, match=r"faces\.npz: not a \.npz archive \(numpy\.savez writes a zip\)"):
+        load(path, "Training")
+    assert len(load(_npz(path), "Training")) == 4
+
+
 def test_unknown_class_folder_and_empty_split(tmp_path, sample):
     (tmp_path / "train" / "happy").mkdir(parents=True)
     cv2.imwrite(str(tmp_path / "train" / "happy" / "a.png"), sample[0][0])

@@ -214,3 +214,13 @@ def test_resume_needs_a_run_and_a_refused_run_leaves_no_folder(data, tmp_path, c
     assert train.main(["--data", str(tmp_path / "none.npz"), "--out", str(run)]) == 2
     assert "none.npz" in capsys.readouterr().err
     assert not (tmp_path / "typo").exists()
+
+
+def test_an_ensemble_member_that_does_not_load_is_named_before_scoring(data, tmp_path, capsys, monkeypatch):
+    from fer_convert import evaluate
+
+    scored = []
+    monkeypatch.setattr(evaluate, "predict", lambda *args: scored.append(args) or None)
+    broken = a_zip_without_a_model(tmp_path)
+    assert evaluate.main(["models/fer_edge_fast.keras", str(broken), "--data", str(data)]) == 2
+    assert f"cannot read {broken} as a Keras model" in capsys.readouterr().err and not scored
