@@ -33,7 +33,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from .calibrate import expected_calibration_error, negative_log_likelihood, plot_reliability  # noqa: E402
 from .data import LABELS, NO_MAJORITY, SIDE, DataError, Split, load  # noqa: E402
 from .keras_file import keras_file_problem, load_keras_model  # noqa: E402
-from .options import output_problem, split_option, temperature  # noqa: E402
+from .options import TTA_SIDE, output_problem, split_option, temperature, tta_side_problem  # noqa: E402
 
 if TYPE_CHECKING:
     from .model import TTA
@@ -194,7 +194,8 @@ def test_time_views(args: argparse.Namespace) -> tuple[TTA | None, str | None]:
     from .model import TTA  # imports Keras, which a .tflite evaluation does without
 
     try:
-        return TTA(args.tta_crops, args.tta_side, args.mirror_average, args.centre_crop, args.blur), None
+        return TTA(args.tta_crops, args.tta_side, args.mirror_average, args.centre_crop, args.blur), \
+            tta_side_problem(args.tta_crops, args.tta_side)
     except ValueError as exc:
         return None, str(exc)
 
@@ -221,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tta-crops", type=int, default=1, metavar="N",
                    help="Keras models: average over N fixed crops (1: the whole face; up to 6: "
                         "whole, centre, 4 corners), as quantize --tta-crops does")
-    p.add_argument("--tta-side", type=int, default=44, metavar="PX", help="side of those crops")
+    p.add_argument("--tta-side", type=int, default=TTA_SIDE, metavar="PX", help="side of those crops")
     p.add_argument("--centre-crop", type=int, default=SIDE, metavar="PX",
                    help="Keras models: cut every view from the face's centre PX x PX (1..48), resized "
                         "back to 48x48, as quantize --centre-crop does (default 48: the whole face)")

@@ -52,6 +52,17 @@ def split_option(name: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+TTA_SIDE = 44  # --tta-side's default, the side of train --crop 44's windows
+
+
+def tta_side_problem(crops: int, side: int) -> str | None:
+    """--tta-side given where it does nothing: with one crop, the whole face, it sets no window."""
+    if crops == 1 and side != TTA_SIDE:
+        return (f"--tta-side {side} sets the side of the crops of --tta-crops 2..6; with one crop (the "
+                "whole face) it has no effect: add --tta-crops N or leave it out")
+    return None
+
+
 # --temperature's range: the fitted ones are 0.77-0.80; outside this the softmax is flat or one-hot
 temperature = number(float, low=0.05, high=20)
 

@@ -44,7 +44,7 @@ from .calibrate import (  # noqa: E402
 from .data import SIDE, DataError, load  # noqa: E402
 from .evaluate import predict_keras, predict_tflite  # noqa: E402
 from .keras_file import keras_file_problem, load_keras_model  # noqa: E402
-from .options import number, output_problem, split_option, temperature  # noqa: E402
+from .options import TTA_SIDE, number, output_problem, split_option, temperature, tta_side_problem  # noqa: E402
 
 if TYPE_CHECKING:
     import keras
@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tta-crops", type=int, default=1, metavar="N",
                    help="average over N fixed crops inside the graph (1: the whole face only; "
                         "up to 6: whole, centre, 4 corners); N x 2 passes with the mirror")
-    p.add_argument("--tta-side", type=int, default=44, metavar="PX",
+    p.add_argument("--tta-side", type=int, default=TTA_SIDE, metavar="PX",
                    help="side of those crops (match train --crop)")
     p.add_argument("--centre-crop", type=int, default=SIDE, metavar="PX",
                    help="cut every view from the face's centre PX x PX (1..48; an odd margin leaves "
@@ -204,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--temperature", type=temperature_option, default=1.0, metavar="T|fit",
                    help="divide the logits by T inside the graph; fit: fit T on PublicTest (default 1)")
     args = p.parse_args(argv)
-    problem = keras_file_problem(args.model) or output_problem(args.out, [args.model], suffix=".tflite")
+    problem = (keras_file_problem(args.model) or output_problem(args.out, [args.model], suffix=".tflite")
+               or tta_side_problem(args.tta_crops, args.tta_side))
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2

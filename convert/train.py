@@ -105,6 +105,9 @@ def plot_history(history: Path, out: Path) -> None:
 
 def check_recipe(args: argparse.Namespace) -> None:
     """Refuse what argparse's ranges (convert.options.number) cannot say, before any work is done."""
+    if not args.teacher and (args.teacher_weight != TEACHER_WEIGHT or args.teacher_centre_crop != SIDE):
+        raise TrainError("--teacher-weight and --teacher-centre-crop shape the targets of --teacher; "
+                         "without a --teacher MODEL they have no effect: add one or leave them out")
     if args.crop and not SIDE // 2 <= args.crop < SIDE:
         raise TrainError(f"--crop must be {SIDE // 2}..{SIDE - 1} px, got {args.crop} (0 turns it off)")
 
@@ -131,6 +134,9 @@ def compiled_model(args: argparse.Namespace, train_faces: int) -> keras.Model:
         metrics=["accuracy"],
     )
     return model
+
+
+TEACHER_WEIGHT = 0.7  # --teacher-weight's default: the teacher's share of the targets
 
 
 class TrainError(Exception):
@@ -264,7 +270,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--teacher-centre-crop", type=number(int, low=1, high=SIDE), default=SIDE, metavar="PX",
                    help="score the teachers' views from the face's centre PX x PX, as the int8 "
                         "graph of quantize --centre-crop PX does (48: the whole face)")
-    p.add_argument("--teacher-weight", type=number(float, low=0, high=1), default=0.7,
+    p.add_argument("--teacher-weight", type=number(float, low=0, high=1), default=TEACHER_WEIGHT,
                    help="share of the teacher's scores in the targets (the rest: the labels)")
     p.add_argument("--class-weights", choices=("none", "sqrt", "inverse"), default="sqrt",
                    help="per-class loss weights: none, 1/sqrt(count) (default) or 1/count")

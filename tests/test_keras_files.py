@@ -224,3 +224,16 @@ def test_an_ensemble_member_that_does_not_load_is_named_before_scoring(data, tmp
     broken = a_zip_without_a_model(tmp_path)
     assert evaluate.main(["models/fer_edge_fast.keras", str(broken), "--data", str(data)]) == 2
     assert f"cannot read {broken} as a Keras model" in capsys.readouterr().err and not scored
+
+
+@pytest.mark.parametrize("tool, argv, message", [
+    ("evaluate", ["--tta-side", "40"], "--tta-side 40 sets the side of the crops of --tta-crops 2..6"),
+    ("quantize", ["--tta-side", "40"], "with one crop (the whole face) it has no effect"),
+    ("train --init", ["--teacher-weight", "0.5"], "without a --teacher MODEL they have no effect"),
+    ("train --init", ["--teacher-centre-crop", "47"], "--teacher-weight and --teacher-centre-crop shape"),
+])
+def test_an_option_that_would_do_nothing_is_refused(tool, argv, message, data, tmp_path, capsys):
+    main, base = tool_runs(Path("models/fer_edge.keras"), data, tmp_path)[tool]
+    assert main([*base, *argv]) == 2
+    assert message in capsys.readouterr().err
+    assert not {"m.tflite", "run"} & {path.name for path in tmp_path.iterdir()}
