@@ -244,18 +244,14 @@ def main(argv: list[str] | None = None) -> int:
             for model in args.model:
                 load_model(model)
         split = load(args.data, args.split)
-    except (DataError, ModelError) as exc:
+        scores = np.mean([predict(model, split.images, tta, args.temperature) for model in args.model],
+                         axis=0)
+    except (DataError, ModelError) as exc:  # ModelError: a file that exists but does not load
         print(f"error: {exc}", file=sys.stderr)
         return 2
     name = " + ".join(args.model) + (f" {tta.describe()}" if tta and tta.describe() else "")
     if args.temperature != 1:
         name += f" (T = {args.temperature:g})"
-    try:
-        scores = np.mean([predict(model, split.images, tta, args.temperature) for model in args.model],
-                         axis=0)
-    except ModelError as exc:  # a .tflite or .keras file that exists but does not load
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     predicted = scores.argmax(axis=1)
     result = {"model": name, "split": split.name, **report(split.labels, predicted),
               "ece": round(expected_calibration_error(scores, split.labels), 4),

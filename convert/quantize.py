@@ -48,6 +48,7 @@ from .options import TTA_SIDE, number, output_problem, split_option, temperature
 
 if TYPE_CHECKING:
     import keras
+    import tensorflow as tf
 
     from .model import TTA
 
@@ -103,7 +104,12 @@ def to_int8(model: keras.Model, faces: np.ndarray) -> bytes:
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.uint8
     converter.inference_output_type = tf.uint8
-    with contextlib.redirect_stdout(io.StringIO()):  # its SavedModel listing: ~45 lines of noise
+    return tflite_bytes(converter)
+
+
+def tflite_bytes(converter: tf.lite.TFLiteConverter) -> bytes:
+    """``converter.convert()`` without the SavedModel listing it prints on stdout (~45 lines)."""
+    with contextlib.redirect_stdout(io.StringIO()):
         return converter.convert()
 
 

@@ -7,8 +7,6 @@ per face).
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -37,6 +35,7 @@ def float_tflite(keras_path: str | Path, out_dir: str | Path, int8_path: str | P
     from .keras_file import load_keras_model
     from .metadata import read_views
     from .model import TTA, with_temperature, with_test_time_average
+    from .quantize import tflite_bytes
 
     recorded = read_views(int8_path)
     tta, temperature = recorded or (TTA(mirror=TFLiteExpressionClassifier(int8_path).mirror_averaged), 1.0)
@@ -46,9 +45,7 @@ def float_tflite(keras_path: str | Path, out_dir: str | Path, int8_path: str | P
     pixels = keras.Input((48, 48, 1), batch_size=1, dtype="uint8", name="pixels")
     wrapped = keras.Model(pixels, model(keras.ops.cast(pixels, "float32")))
     out = Path(out_dir) / "fer_edge_float.tflite"
-    # the converter prints its SavedModel signature on stdout: noise to a reader, and --json needs it clean
-    with contextlib.redirect_stdout(io.StringIO()):
-        out.write_bytes(tf.lite.TFLiteConverter.from_keras_model(wrapped).convert())
+    out.write_bytes(tflite_bytes(tf.lite.TFLiteConverter.from_keras_model(wrapped)))  # stdout stays clean
     return out, tta
 
 

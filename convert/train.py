@@ -36,7 +36,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from .augment import make_dataset  # noqa: E402
 from .data import LABELS, SIDE, DataError, Split, load  # noqa: E402
-from .keras_file import keras_file_problem, load_keras_model  # noqa: E402
+from .keras_file import load_keras_model  # noqa: E402
 from .options import number, output_problem  # noqa: E402
 from .teachers import distilled, teacher_probabilities  # noqa: E402
 
@@ -178,8 +178,6 @@ def train(args: argparse.Namespace) -> dict:
     if args.resume and not backup.is_dir():
         raise TrainError(f"{out} holds no run to resume (no {backup}); check --out, or leave out --resume "
                          "to start a new run there")
-    if out.exists() and not out.is_dir():
-        raise TrainError(f"--out {out} is a file; name a folder for the run")
     inputs = [*(args.teacher or []), *([args.init] if args.init else [])]
     if problem := output_problem(out / "model.keras", inputs):
         raise TrainError(problem)
@@ -302,11 +300,6 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: train, then print the summary as JSON."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     args = parse_args(argv)
-    problems = [problem for path in [*([args.init] if args.init else []), *(args.teacher or [])]
-                if (problem := keras_file_problem(path))]
-    if problems:
-        print("error: " + "; ".join(problems), file=sys.stderr)
-        return 2
     try:
         summary = train(args)
     except (DataError, ModelError, TrainError) as exc:
