@@ -85,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
         problems.append(f"a soup needs at least two models, got {len(args.model)}")
     if not problems and (problem := output_problem(args.out, args.model)):
         problems.append(problem)
+    if len({m.resolve() for m in args.model}) < len(args.model):
+        problems.append("a model is given twice: a soup of copies is the model itself; "
+                        "pass each fine-tune once")
     if problems:
         print("error: " + "; ".join(problems), file=sys.stderr)
         return 2

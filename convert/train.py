@@ -108,6 +108,9 @@ def check_recipe(args: argparse.Namespace) -> None:
     if not args.teacher and (args.teacher_weight != TEACHER_WEIGHT or args.teacher_centre_crop != SIDE):
         raise TrainError("--teacher-weight and --teacher-centre-crop shape the targets of --teacher; "
                          "without a --teacher MODEL they have no effect: add one or leave them out")
+    if args.resume and args.init:
+        raise TrainError("--init starts a new run from a model's weights and --resume continues the run "
+                         "in --out from its own; pass one of them")
     if args.crop and not SIDE // 2 <= args.crop < SIDE:
         raise TrainError(f"--crop must be {SIDE // 2}..{SIDE - 1} px, got {args.crop} (0 turns it off)")
 
@@ -289,7 +292,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="early stopping on PublicTest accuracy")
     p.add_argument("--seed", type=number(int, low=0, high=2**32 - 1), default=1234)
     p.add_argument("--limit", type=number(int, low=0), default=0,
-                   help="use only this many training faces (smoke runs)")
+                   help="use only this many training faces (smoke runs; 0, the default: all)")
     p.add_argument("--threads", type=number(int, low=0), default=0, help="TensorFlow threads (0: all cores)")
     p.add_argument("--bf16", action="store_true", help="mixed bfloat16 (faster on CPUs with AVX512-BF16)")
     p.add_argument("--progress", choices=("epoch", "bar"), default="epoch")

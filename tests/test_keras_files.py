@@ -229,3 +229,16 @@ def test_an_option_that_would_do_nothing_is_refused(tool, argv, message, data, t
     assert main([*base, *argv]) == 2
     assert message in capsys.readouterr().err
     assert not {"m.tflite", "run"} & {path.name for path in tmp_path.iterdir()}
+
+
+def test_resume_with_init_and_a_soup_of_copies_are_refused(data, tmp_path, capsys):
+    from fer_convert import soup, train
+
+    argv = ["--data", str(data), "--out", str(tmp_path / "run"), "--resume",
+            "--init", "models/fer_edge.keras"]
+    assert train.main(argv) == 2
+    assert "--init starts a new run from a model's weights and --resume continues" in capsys.readouterr().err
+    argv = ["models/fer_edge.keras", "./models/fer_edge.keras", "--out", str(tmp_path / "s.keras")]
+    assert soup.main(argv) == 2
+    assert "a model is given twice" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
