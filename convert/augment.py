@@ -71,27 +71,70 @@ def mixup(x: tf.Tensor, y: tf.Tensor, w: tf.Tensor | None, alpha: float,
     return mix(x, y, w, lam, partner)
 
 
+def camera_view(face: tf.Tensor) -> tf.Tensor:
+    """One (48, 48, 1) float face as a camera and a detector might deliver it.
+
+    Each with its own chance: JPEG at quality 30-90 (0.3), a lower resolution (a face 16-40 px
+    wide scaled back up, 0.3), gamma 0.6-1.65 (always), low light at 25-70% (0.2), sensor noise
+    with a standard deviation of 2-10 grey levels (0.3), and one grey patch 8-20 px a side over
+    the face (a hand, a cup, glasses' glare; 0.25).
+    """
+    import tensorflow as tf
+
+    def chance(p: float) -> tf.Tensor:
+        return tf.random.uniform(()) < p
+
+    face = tf.cond(chance(0.3), lambda: tf.cast(tf.image.random_jpeg_quality(
+        tf.cast(face, tf.uint8), 30, 90), tf.float32), lambda: face)
+
+    def lower_resolution() -> tf.Tensor:
+        side = tf.random.uniform((), 16, 41, dtype=tf.int32)
+        small = tf.image.resize(face, (side, side), method="area")
+        return tf.image.resize(small, (SIDE, SIDE), method="bilinear")
+
+    face = tf.cond(chance(0.3), lower_resolution, lambda: face)
+    gamma = tf.exp(tf.random.uniform((), -0.5, 0.5))
+    face = 255.0 * tf.pow(tf.clip_by_value(face, 0, 255) / 255.0, gamma)
+    face = tf.cond(chance(0.2), lambda: face * tf.random.uniform((), 0.25, 0.7), lambda: face)
+    face = tf.cond(chance(0.3), lambda: face + tf.random.normal(
+        tf.shape(face), stddev=tf.random.uniform((), 2.0, 10.0)), lambda: face)
+
+    def occluded() -> tf.Tensor:
+        h, w = (tf.random.uniform((), 8, 21, dtype=tf.int32) for _ in range(2))
+        top = tf.random.uniform((), 0, SIDE - h + 1, dtype=tf.int32)
+        left = tf.random.uniform((), 0, SIDE - w + 1, dtype=tf.int32)
+        rows, cols = tf.range(SIDE)[:, None], tf.range(SIDE)[None, :]
+        inside = (rows >= top) & (rows < top + h) & (cols >= left) & (cols < left + w)
+        return tf.where(inside[..., None], tf.random.uniform((), 0, 255), face)
+
+    face = tf.cond(chance(0.25), occluded, lambda: face)
+    return tf.clip_by_value(face, 0, 255)
+
+
 def make_dataset(split: Split, y: np.ndarray, batch: int, seed: int, augment: bool,
                  weights: np.ndarray | None = None, crop: int = 0,
-                 mixup_alpha: float = 0.0) -> tf.data.Dataset:
+                 mixup_alpha: float = 0.0, camera: bool = False) -> tf.data.Dataset:
     """A tf.data pipeline of (pixels float32 0..255, targets[, sample weights]).
 
-    ``weights``: (7,) per-class weights, looked up by label. ``augment``: shuffle, then where
-    ``crop`` > 0 a random crop of that side resized back to 48, the flip, rotation, shift,
-    zoom, brightness and contrast of models/README.md, and where ``mixup_alpha`` > 0 mixup.
+    ``weights``: (N,) per-face loss weights. ``augment``: shuffle, then where ``crop`` > 0 a
+    random crop of that side resized back to 48, where ``camera`` the camera's faults of
+    :func:`camera_view`, the flip, rotation, shift, zoom, brightness and contrast of
+    models/README.md, and where ``mixup_alpha`` > 0 mixup.
     """
     import keras
     import tensorflow as tf
     from keras import layers
 
     x = split.images[..., None].astype(np.float32)
-    tensors = (x, y) if weights is None else (x, y, weights[split.labels])
+    tensors = (x, y) if weights is None else (x, y, weights)
     ds = tf.data.Dataset.from_tensor_slices(tensors)
     if augment:
         ds = ds.shuffle(len(split), seed=seed, reshuffle_each_iteration=True)
         if crop:
             ds = ds.map(lambda x, *rest: (random_crop(x, crop, seed + 6), *rest),
                         num_parallel_calls=tf.data.AUTOTUNE)
+        if camera:
+            ds = ds.map(lambda x, *rest: (camera_view(x), *rest), num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.batch(batch)
     if augment:
         augmenter = keras.Sequential([

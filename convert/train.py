@@ -61,13 +61,34 @@ def class_weights(labels: np.ndarray, mode: str = "sqrt") -> np.ndarray | None:
     return (weights / (weights[labels].mean())).astype(np.float32)
 
 
-def targets(split: Split, soft: bool) -> np.ndarray:
-    """One-hot targets, or FER+ vote shares where ``soft`` (npz data only)."""
-    if soft:
-        if split.soft_labels is None:
-            raise DataError("--labels ferplus needs fer2013.npz, which carries the FER+ votes")
-        return split.soft_labels
-    return np.eye(len(LABELS), dtype=np.float32)[split.labels]
+def targets(split: Split, labels: str, original_share: float = 0.0) -> np.ndarray:
+    """Training targets: one-hot FER2013 labels ("fer"), or FER+ vote shares ("ferplus", npz
+    only) with ``original_share`` of the one-hot FER2013 label mixed in.
+
+    The FER+ votes for contempt, unknown and not-a-face are left out of the shares
+    (convert.data.ferplus_soft_labels); faces with no FER+ vote for any of the seven classes
+    keep their FER2013 label.
+    """
+    one_hot = np.eye(len(LABELS), dtype=np.float32)[split.labels]
+    if labels == "fer":
+        return one_hot
+    if split.soft_labels is None:
+        raise DataError("--labels ferplus needs fer2013.npz, which carries the FER+ votes")
+    return (1 - original_share) * split.soft_labels + original_share * one_hot
+
+
+def selection_split(split: Split, labels: str) -> tuple[Split, np.ndarray]:
+    """The PublicTest faces and one-hot targets model selection scores.
+
+    With FER+ labels the run is selected on the FER+ majority (faces without a 7-class
+    majority left out), the figure the project reports first; otherwise on FER2013's labels.
+    """
+    if labels == "fer" or split.ferplus_majority is None:
+        return split, np.eye(len(LABELS), dtype=np.float32)[split.labels]
+    keep = np.flatnonzero(split.ferplus_majority >= 0)
+    kept = split.subset(keep)
+    assert kept.ferplus_majority is not None
+    return kept, np.eye(len(LABELS), dtype=np.float32)[kept.ferplus_majority]
 
 
 def best_so_far(history: Path) -> float | None:
@@ -111,6 +132,8 @@ def check_recipe(args: argparse.Namespace) -> None:
     if args.resume and args.init:
         raise TrainError("--init starts a new run from a model's weights and --resume continues the run "
                          "in --out from its own; pass one of them")
+    if args.original_share and args.labels != "ferplus":
+        raise TrainError("--original-share mixes FER2013's labels into FER+'s votes; add --labels ferplus")
     if args.crop and not SIDE // 2 <= args.crop < SIDE:
         raise TrainError(f"--crop must be {SIDE // 2}..{SIDE - 1} px, got {args.crop} (0 turns it off)")
 
@@ -201,16 +224,21 @@ def train(args: argparse.Namespace) -> dict:
     log.info("training on %d faces, selecting on %d PublicTest faces", len(train_split), len(val_split))
     out.mkdir(parents=True, exist_ok=True)  # once the data has loaded: a refused run leaves no folder
 
-    weights = class_weights(train_split.labels, args.class_weights)
-    y = targets(train_split, args.labels == "ferplus")
+    y = targets(train_split, args.labels, args.original_share)
+    # class weights follow the targets' leading class, so FER+ relabelling moves them too
+    weights = class_weights(y.argmax(axis=1), args.class_weights)
     if args.teacher:
         teachers = [Path(t) for t in args.teacher]
         scores = teacher_probabilities(teachers, train_split, out / "teacher_scores.npy",
                                        args.teacher_centre_crop)
         y = distilled(y, scores, args.teacher_weight)
-    train_ds = make_dataset(train_split, y, args.batch_size, args.seed, augment=True, weights=weights,
-                            crop=args.crop, mixup_alpha=args.mixup)
-    val_ds = make_dataset(val_split, targets(val_split, False), 256, args.seed, augment=False)
+    train_ds = make_dataset(train_split, y, args.batch_size, args.seed, augment=True,
+                            weights=None if weights is None else weights[y.argmax(axis=1)],
+                            crop=args.crop, mixup_alpha=args.mixup, camera=args.camera_augment)
+    val_faces, val_y = selection_split(val_split, args.labels)
+    log.info("selecting on %d PublicTest faces (%s labels)", len(val_faces),
+             "FER+ majority" if args.labels != "fer" else "FER2013")
+    val_ds = make_dataset(val_faces, val_y, 256, args.seed, augment=False)
 
     model = compiled_model(args, len(train_split))
     if init_weights:
@@ -264,7 +292,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--label-smoothing", type=number(float, low=0, high=1, high_open=True),
                    default=0.1)
     p.add_argument("--labels", choices=("fer", "ferplus"), default="fer",
-                   help="fer: FER2013 labels; ferplus: FER+ vote shares as soft targets (npz only)")
+                   help="fer: FER2013 labels; ferplus: FER+ vote shares as soft targets, selected on "
+                        "PublicTest's FER+ majority (npz only)")
+    p.add_argument("--original-share", type=number(float, low=0, high=1), default=0.0, metavar="S",
+                   help="with --labels ferplus: mix this share of the one-hot FER2013 label into "
+                        "the FER+ vote shares (0: votes alone)")
+    p.add_argument("--camera-augment", action="store_true",
+                   help="also augment for a camera: blur, JPEG, noise, gamma and low light, "
+                        "occlusion, scale jitter")
     p.add_argument("--teacher", action="append", metavar="MODEL",
                    help="distil from this trained .keras model's mirror-averaged scores; repeat it "
                         "to distil from the mean of several teachers")

@@ -73,7 +73,7 @@ def test_random_crop_is_a_window_resized_back_to_48(sample):
     assert min(np.abs(w - crop).max() for w in windows) < 1e-3
 
 
-def test_training_pipeline_with_crops_mixup_and_weights(sample):
+def test_training_pipeline_with_crops_camera_mixup_and_weights(sample):
     from fer_convert.augment import make_dataset
     from fer_convert.data import Split
     from fer_convert.train import class_weights
@@ -81,7 +81,8 @@ def test_training_pipeline_with_crops_mixup_and_weights(sample):
     images, labels = sample[0][:64], sample[1][:64]
     y = np.eye(7, dtype=np.float32)[labels]
     ds = make_dataset(Split("Training", images, labels), y, 32, seed=1, augment=True,
-                      weights=class_weights(labels, "inverse"), crop=42, mixup_alpha=0.2)
+                      weights=class_weights(labels, "inverse")[labels], crop=42, mixup_alpha=0.2,
+                      camera=True)
     x, targets, weights = (t.numpy() for t in next(iter(ds)))
     assert x.shape == (32, 48, 48, 1) and targets.shape == (32, 7) and weights.shape == (32,)
     np.testing.assert_allclose(targets.sum(axis=1), 1, atol=1e-5)
