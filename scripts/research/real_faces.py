@@ -1,0 +1,153 @@
+r"""How the pipeline reads real faces: labelled photos from outside FER2013, and a video clip.
+
+    python scripts/research/real_faces.py wild ../shared/data/wild
+    python scripts/research/real_faces.py wild ../shared/data/wild --model fer_edge_fast_int8.tflite
+    python scripts/research/real_faces.py wild ../shared/data/wild --detector haar --scores scores.json
+    python scripts/research/real_faces.py clip ../shared/media/video/fer_woman2.mp4
+
+``wild``: ``fer-edge predict``'s path on every photo of a folder with a ``labels.csv``
+(``image,emotion``): the largest face's label, per class recall, the confusion matrix,
+accuracy and macro recall (the mean recall over the classes that have photos), for the whole
+set and for its two halves by person (``dev`` and ``held-out``: a photo's person is its name
+before ``_NNNN``; the halves come from a hash of the name, so a person is never in both).
+A photo with no face found counts as wrong. ``--scores`` writes each photo's probabilities.
+
+``clip``: ``fer-edge run``'s loop over a video with the config's settings (every frame, no
+broker): the share of each published label over all per-frame results (what
+``--publish every`` sends) and the emotion changes per minute (what ``--publish change``
+sends, as the ``change`` events of each face track).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+import cv2
+import numpy as np
+from fer_edge.classifier import DEFAULT_LABELS, TFLiteExpressionClassifier
+from fer_edge.config import DetectorConfig, load_config
+from fer_edge.daemon import build_pipeline
+from fer_edge.photos import FacePredictor, still_detector
+
+SPLITS = ("all", "dev", "held-out")
+
+
+def person(image: str) -> str:
+    """The person a wild photo shows: its name before ``_NNNN``."""
+    return Path(image).stem.rsplit("_", 1)[0]
+
+
+def split_of(image: str) -> str:
+    """``dev`` or ``held-out``, fixed per person (half the people each, by a hash of the name)."""
+    return "held-out" if hashlib.sha1(person(image).encode()).digest()[0] % 2 else "dev"
+
+
+def recall_table(truth: list[str], predicted: list[str | None], labels: tuple[str, ...]) -> dict:
+    """Accuracy, macro recall over the labels present, per-label recall and the confusion counts."""
+    present = [label for label in labels if label in truth]
+    confusion = {t: Counter(p or "no face" for tt, p in zip(truth, predicted) if tt == t) for t in present}
+    recall = {t: confusion[t][t] / sum(confusion[t].values()) for t in present}
+    return {"photos": len(truth), "accuracy": sum(t == p for t, p in zip(truth, predicted)) / max(len(truth), 1),
+            "macro_recall": float(np.mean(list(recall.values()))) if recall else 0.0,
+            "recall": recall, "confusion": {t: dict(c) for t, c in confusion.items()}}
+
+
+def evaluate_wild(folder: Path, model: str | None, detector: str, scores_out: Path | None) -> dict:
+    """Every photo of ``folder/labels.csv`` through the still-image path; the tables by split."""
+    predictor = FacePredictor(still_detector(DetectorConfig(type=detector)), TFLiteExpressionClassifier(model))
+    labels = predictor.classifier.labels
+    rows = list(csv.DictReader((folder / "labels.csv").open()))
+    predicted: list[str | None] = []
+    scores: dict[str, list[float] | None] = {}
+    for row in rows:
+        image = cv2.imread(str(folder / "images" / row["image"]), cv2.IMREAD_COLOR)
+        results = predictor.classify(image) if image is not None else []
+        best = results[0][1] if results else None
+        predicted.append(best.label if best else None)
+        scores[row["image"]] = [round(best.scores[k], 5) for k in labels] if best else None
+    if scores_out:
+        scores_out.write_text(json.dumps({"labels": list(labels), "scores": scores}) + "\n")
+    report = {"model": str(predictor.classifier.model_path), "detector": detector,
+              "faces_found": sum(p is not None for p in predicted) / len(rows)}
+    for split in SPLITS:
+        keep = [i for i, row in enumerate(rows) if split == "all" or split_of(row["image"]) == split]
+        report[split] = recall_table([rows[i]["emotion"] for i in keep], [predicted[i] for i in keep], labels)
+    return report
+
+
+def evaluate_clip(clip: Path, config_path: str | None, model: str | None, detector: str | None) -> dict:
+    """The clip through the daemon's loop (every frame); label shares and changes per minute."""
+    overrides = {"source.spec": str(clip), "source.realtime": False, "model.path": model,
+                 "detector.type": detector, "publish.mode": "change"}
+    pipeline = build_pipeline(load_config(config_path, overrides))
+    per_frame: Counter[str] = Counter()
+    changes = 0
+    pipeline.grabber.start()
+    try:
+        while (frame := pipeline.grabber.get(timeout=5.0)) is not None or not pipeline.grabber.finished:
+            if frame is None:
+                continue
+            events = pipeline.process(frame)
+            per_frame.update(expression.label for _, expression in pipeline.last_results)
+            changes += sum(event["reason"] == "change" for event in events)
+    finally:
+        pipeline.grabber.stop()
+    fps = pipeline.grabber.source.fps or 30.0
+    minutes = pipeline.grabber.frames_read / fps / 60
+    total = sum(per_frame.values())
+    return {"clip": clip.name, "frames": pipeline.grabber.frames_read, "seconds": round(minutes * 60, 2),
+            "face_results": total, "shares": {k: round(per_frame[k] / max(total, 1), 4) for k in DEFAULT_LABELS},
+            "changes": changes, "changes_per_minute": round(changes / minutes, 1) if minutes else None}
+
+
+def print_wild(report: dict) -> None:
+    """The wild tables as text."""
+    print(f"model {report['model']}, detector {report['detector']}, faces found {report['faces_found']:.1%}")
+    for split in SPLITS:
+        table = report[split]
+        print(f"\n{split}: {table['photos']} photos, accuracy {table['accuracy']:.1%}, "
+              f"macro recall {table['macro_recall']:.3f}")
+        present = list(table["recall"])
+        columns = [*DEFAULT_LABELS, "no face"]
+        print(f"{'true/read as':>14} " + " ".join(f"{c[:7]:>7}" for c in columns) + "   recall")
+        for label in present:
+            row = table["confusion"][label]
+            print(f"{label:>14} " + " ".join(f"{row.get(c, 0):>7}" for c in columns)
+                  + f"   {table['recall'][label]:.3f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="what", required=True)
+    wild = sub.add_parser("wild", help="labelled photos: recall per class, confusion, accuracy, macro recall")
+    wild.add_argument("folder", type=Path, help="a folder with labels.csv and images/")
+    wild.add_argument("--scores", type=Path, help="write each photo's probabilities here (JSON)")
+    clip = sub.add_parser("clip", help="a video: label shares and emotion changes per minute")
+    clip.add_argument("clip", type=Path)
+    clip.add_argument("--config", help="a fer-edge config file (default: the defaults)")
+    for p in (wild, clip):
+        p.add_argument("--model", help="a .tflite model (default: the shipped default model)")
+        p.add_argument("--detector", choices=("yunet", "haar"), default="yunet" if p is wild else None)
+        p.add_argument("--json", action="store_true", help="print the report as JSON")
+    args = parser.parse_args(argv)
+    if args.what == "wild":
+        if not (args.folder / "labels.csv").is_file():
+            parser.error(f"{args.folder} has no labels.csv")
+        report = evaluate_wild(args.folder, args.model, args.detector, args.scores)
+        print(json.dumps(report, indent=1)) if args.json else print_wild(report)
+    else:
+        if not args.clip.is_file():
+            parser.error(f"{args.clip} is not a file")
+        report = evaluate_clip(args.clip, args.config, args.model, args.detector)
+        print(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
