@@ -9,6 +9,7 @@ starts them in a fixed order, fans each loop tick out to them, and stops them in
 from __future__ import annotations
 
 import logging
+import math
 import signal
 import threading
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from .mqtt.identity import shared_identity_warning
 from .notify import SystemdNotifier
 from .pipeline import EventSink, ExpressionClassifier, Pipeline
 from .sources import FrameGrabber, open_source
-from .tracking import FaceTracker
+from .tracking import FaceTracker, Smoothing
 
 if TYPE_CHECKING:
     from .mqtt.publisher import MqttPublisher
@@ -55,7 +56,8 @@ def build_pipeline(config: Config, *, publisher: EventSink | None = None,
         grabber=grabber,
         detector=detector or build_detector(config.detector),
         tracker=FaceTracker(iou_threshold=tracking.iou_threshold, max_missed=tracking.max_missed,
-                            smoothing=tracking.smoothing, hysteresis=tracking.hysteresis),
+                            smoothing=Smoothing(time_constant=-(1 / 30) / math.log1p(-min(tracking.smoothing, 0.999)),
+                                                margin=tracking.hysteresis)),
         classifier=classifier or build_classifier(config),
         publisher=publisher,
         policy=EventPolicy(config.publish.mode, config.publish.heartbeat),

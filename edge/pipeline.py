@@ -124,7 +124,7 @@ class Pipeline:
         with self.times.time("classify"):
             for track in tracks:
                 probabilities = self.classifier.probabilities(crop_face(gray, track.box))
-                smoothed = track.smooth(probabilities)
+                smoothed = track.smooth(probabilities, frame.clock)
                 expression = self.classifier.to_expression(smoothed, track.smoother.top)
                 results.append((track, expression))
                 reason = self.policy.reason(track.id, expression.label, frame.timestamp)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,38 +14,80 @@ from .faces import Box, Face
 log = logging.getLogger(__name__)
 
 
-class ScoreSmoother:
-    """Exponential moving average of a probability vector, and a top label with hysteresis.
+@dataclass(frozen=True)
+class Smoothing:
+    """How a track's scores are smoothed over time and when its reported label may change.
 
-    The top label changes only when another label's smoothed score beats it by more than
-    ``margin``: two near-equal scores would otherwise flip the label every few frames.
+    ``time_constant``: seconds of the exponential moving average (0: none), so a new frame's
+    weight is 1 - exp(-dt / time_constant) whatever the frame rate. A label takes over from the
+    reported one only when its smoothed score leads by more than ``margin``, is at least
+    ``min_confidence``, and has done both for ``dwell`` seconds without a break.
     """
 
-    def __init__(self, alpha: float = 0.5, margin: float = 0.0):
-        if not 0.0 < alpha <= 1.0:
-            raise ValueError(f"smoothing alpha must be in (0, 1], got {alpha}")
-        if not 0.0 <= margin < 1.0:
-            raise ValueError(f"hysteresis margin must be in [0, 1), got {margin}")
-        self.alpha = alpha
-        self.margin = margin
+    time_constant: float = 0.0
+    margin: float = 0.0
+    min_confidence: float = 0.0
+    dwell: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("time_constant", "dwell"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"smoothing {name} must be zero or more seconds, got {getattr(self, name)}")
+        for name in ("margin", "min_confidence"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"smoothing {name} must be in [0, 1), got {getattr(self, name)}")
+
+
+class ScoreSmoother:
+    """A probability vector averaged over time, and the label reported for it.
+
+    The reported label (``top``) is the first update's highest score; after that it changes only
+    as ``Smoothing`` allows, so two near-equal scores, or a short-lived flicker, do not flip it.
+    """
+
+    def __init__(self, settings: Smoothing = Smoothing()):
+        self.settings = settings
         self.value: np.ndarray | None = None
         self._top: int | None = None
+        self._last: float = 0.0  # time of the last update
+        self._challenger: tuple[int, float] | None = None  # (label, since when it qualifies)
 
-    def update(self, probabilities: np.ndarray) -> np.ndarray:
-        """Blend in a new probability vector and return the smoothed one."""
+    def update(self, probabilities: np.ndarray, now: float) -> np.ndarray:
+        """Blend in the probabilities seen at ``now`` (seconds, any monotonic clock); the smoothed vector."""
         p = np.asarray(probabilities, dtype=np.float64).ravel()
-        blended = p if self.value is None else self.alpha * p + (1.0 - self.alpha) * self.value
+        tau = self.settings.time_constant
+        if self.value is None or tau == 0:
+            blended = p
+        else:
+            weight = 1.0 - math.exp(-max(now - self._last, 0.0) / tau)
+            blended = weight * p + (1.0 - weight) * self.value
+        self._last = now
         # Renormalize so rounding drift or unnormalized input cannot leak into published scores.
         total = blended.sum()
         self.value = blended / total if total > 0 else blended.copy()
-        best = int(np.argmax(self.value))
-        if self._top is None or self.value[best] - self.value[self._top] > self.margin:
-            self._top = best
+        self._choose_top(now)
         return self.value.copy()
+
+    def _choose_top(self, now: float) -> None:
+        assert self.value is not None
+        best = int(np.argmax(self.value))
+        if self._top is None:
+            self._top = best
+            return
+        settings = self.settings
+        qualifies = (best != self._top and self.value[best] - self.value[self._top] > settings.margin
+                     and self.value[best] >= settings.min_confidence)
+        if not qualifies:
+            self._challenger = None
+            return
+        if self._challenger is None or self._challenger[0] != best:
+            self._challenger = (best, now)
+        if now - self._challenger[1] >= settings.dwell:
+            self._top, self._challenger = best, None
 
     @property
     def top(self) -> int | None:
-        """Index of the current top label (with hysteresis), None before the first update."""
+        """Index of the reported label, None before the first update."""
         return self._top
 
 
@@ -62,9 +105,9 @@ class Track:
         """The last detected box, in source-frame pixels."""
         return self.face.box
 
-    def smooth(self, probabilities: np.ndarray) -> np.ndarray:
-        """This track's smoothed probabilities after adding a new classification."""
-        return self.smoother.update(probabilities)
+    def smooth(self, probabilities: np.ndarray, now: float) -> np.ndarray:
+        """This track's smoothed probabilities after adding a classification made at ``now`` (s)."""
+        return self.smoother.update(probabilities, now)
 
 
 def iou(a: Box, b: Box) -> float:
@@ -80,17 +123,14 @@ def iou(a: Box, b: Box) -> float:
 class FaceTracker:
     """Greedy IoU matching of detections to tracks, giving faces ids that stay put."""
 
-    def __init__(self, iou_threshold: float = 0.3, max_missed: int = 5, smoothing: float = 0.5,
-                 hysteresis: float = 0.0):
+    def __init__(self, iou_threshold: float = 0.3, max_missed: int = 5, smoothing: Smoothing = Smoothing()):
         # max_missed is the number of consecutive detection runs (not frames) a track may miss;
         # 5 bridges the longest gap measured on fer_woman2.mp4 (3 frames) with room to spare.
         if max_missed < 0:
             raise ValueError(f"max_missed must be >= 0, got {max_missed}")
-        ScoreSmoother(smoothing, hysteresis)  # fail now, not at the first new face
         self.iou_threshold = iou_threshold
         self.max_missed = max_missed
         self.smoothing = smoothing
-        self.hysteresis = hysteresis
         self.tracks: list[Track] = []
         self._ids = itertools.count(1)
 
@@ -122,7 +162,7 @@ class FaceTracker:
         self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
         for fi, face in enumerate(faces):
             if fi not in used_faces:
-                track = Track(next(self._ids), face, ScoreSmoother(self.smoothing, self.hysteresis))
+                track = Track(next(self._ids), face, ScoreSmoother(self.smoothing))
                 self.tracks.append(track)
                 log.debug("new face track %d at %s", track.id, face.box)
         return list(self.tracks)

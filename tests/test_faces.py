@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 import pytest
@@ -9,7 +11,7 @@ from fer_edge.config import DetectorConfig
 from fer_edge.errors import ModelError
 from fer_edge.faces import Face, HaarFaceDetector, YuNetFaceDetector, cascade_path, crop_face, select
 from fer_edge.faces.crops import percentiles
-from fer_edge.tracking import FaceTracker, ScoreSmoother, iou
+from fer_edge.tracking import FaceTracker, ScoreSmoother, Smoothing, iou
 
 try:
     from skimage import data as skdata
@@ -227,43 +229,78 @@ def test_skipped_detection_keeps_last_boxes_without_counting_a_miss() -> None:
 
 
 def test_smoother_output_sums_to_one_and_converges() -> None:
-    smoother = ScoreSmoother(alpha=0.5)
-    smoother.update(np.array([1.0, 0.0, 0.0]))
+    smoother = ScoreSmoother(Smoothing(time_constant=0.1))
+    smoother.update(np.array([1.0, 0.0, 0.0]), now=0.0)
     target = np.array([0.1, 0.2, 0.7])
-    for _ in range(30):
-        out = smoother.update(target)
+    for frame in range(1, 31):
+        out = smoother.update(target, now=frame / 30)
         assert out.sum() == pytest.approx(1.0)
-    np.testing.assert_allclose(out, target, atol=1e-6)
+    np.testing.assert_allclose(out, target, atol=1e-4)
     assert smoother.top == 2
 
 
-def test_smoother_alpha_one_passes_through() -> None:
-    smoother = ScoreSmoother(alpha=1.0)
-    for p in ([0.2, 0.8], [0.9, 0.1]):
-        np.testing.assert_allclose(smoother.update(np.array(p)), p)
+def test_no_time_constant_passes_through() -> None:
+    smoother = ScoreSmoother(Smoothing(time_constant=0.0))
+    for now, p in enumerate(([0.2, 0.8], [0.9, 0.1])):
+        np.testing.assert_allclose(smoother.update(np.array(p), float(now)), p)
 
 
-def test_track_smooth_blends_with_its_history() -> None:
-    track = FaceTracker(smoothing=0.5).update([Face((0, 0, 50, 50))])[0]
-    track.smooth(np.array([1.0, 0.0]))
-    np.testing.assert_allclose(track.smooth(np.array([0.0, 1.0])), [0.5, 0.5])
+def test_track_smooth_blends_with_its_history_over_time() -> None:
+    track = FaceTracker(smoothing=Smoothing(time_constant=1.0)).update([Face((0, 0, 50, 50))])[0]
+    track.smooth(np.array([1.0, 0.0]), now=10.0)
+    weight = 1 - math.exp(-0.5)  # half a time constant later
+    np.testing.assert_allclose(track.smooth(np.array([0.0, 1.0]), now=10.5), [1 - weight, weight])
 
 
-@pytest.mark.parametrize("alpha", [0.0, -0.1, 1.5])
-def test_bad_smoothing_is_rejected(alpha: float) -> None:
-    with pytest.raises(ValueError, match="alpha must be in"):
-        ScoreSmoother(alpha)
-    with pytest.raises(ValueError, match="alpha must be in"):
-        FaceTracker(smoothing=alpha)
+@pytest.mark.parametrize("fps", [5, 30])
+def test_smoothing_is_the_same_at_any_frame_rate(fps: int) -> None:
+    """A step from one label to another, seen at 5 and at 30 fps: after one second the smoothed
+    score is the same (1 - e^-1 with a one-second time constant)."""
+    smoother = ScoreSmoother(Smoothing(time_constant=1.0))
+    smoother.update(np.array([1.0, 0.0]), now=0.0)
+    for frame in range(1, fps + 1):
+        out = smoother.update(np.array([0.0, 1.0]), now=frame / fps)
+    assert out[1] == pytest.approx(1 - math.exp(-1), abs=1e-9)
+
+
+@pytest.mark.parametrize("setting", [{"time_constant": -1}, {"dwell": -0.5}, {"margin": 1.0},
+                                     {"min_confidence": -0.1}])
+def test_bad_smoothing_is_rejected(setting: dict) -> None:
+    with pytest.raises(ValueError, match="smoothing"):
+        Smoothing(**setting)
 
 
 def test_hysteresis_keeps_the_label_until_another_clearly_wins():
-    smoother = ScoreSmoother(alpha=1.0, margin=0.1)
-    smoother.update(np.array([0.6, 0.4]))
+    smoother = ScoreSmoother(Smoothing(margin=0.1))
+    smoother.update(np.array([0.6, 0.4]), 0.0)
     assert smoother.top == 0
-    smoother.update(np.array([0.46, 0.54]))  # ahead by 0.08: not enough
+    smoother.update(np.array([0.46, 0.54]), 0.1)  # ahead by 0.08: not enough
     assert smoother.top == 0
-    smoother.update(np.array([0.40, 0.60]))  # ahead by 0.2
+    smoother.update(np.array([0.40, 0.60]), 0.2)  # ahead by 0.2
+    assert smoother.top == 1
+
+
+def test_a_label_below_the_minimum_confidence_does_not_take_over():
+    smoother = ScoreSmoother(Smoothing(min_confidence=0.5))
+    smoother.update(np.array([0.6, 0.3, 0.1]), 0.0)
+    smoother.update(np.array([0.2, 0.45, 0.35]), 0.1)  # ahead, but only 0.45 sure
+    assert smoother.top == 0
+    smoother.update(np.array([0.2, 0.55, 0.25]), 0.2)
+    assert smoother.top == 1
+
+
+def test_a_new_label_must_lead_for_the_dwell_time_without_a_break():
+    smoother = ScoreSmoother(Smoothing(dwell=1.0))
+    happy, fear = np.array([0.7, 0.3]), np.array([0.3, 0.7])
+    smoother.update(happy, 0.0)
+    for now in (0.2, 0.6, 1.0):  # fear leads for 0.8 s, then happy is back: a flicker
+        smoother.update(fear, now)
+    smoother.update(happy, 1.1)
+    assert smoother.top == 0
+    for now in (1.2, 1.7, 2.1):  # fear again, from 1.2 s: not yet a second
+        smoother.update(fear, now)
+        assert smoother.top == 0
+    smoother.update(fear, 2.2)  # a full second ahead
     assert smoother.top == 1
 
 

@@ -29,11 +29,22 @@ class FrameSource(Protocol):
 
 @dataclass(frozen=True)
 class Frame:
-    """A captured image, its position among all frames read from the source, and its capture time."""
+    """A captured image, its position among all frames read from the source, and its capture time.
+
+    ``position``: for a file, the frame's time into it (seconds); None for a live source.
+    """
 
     index: int
     timestamp: float
     image: np.ndarray
+    position: float | None = None
+
+    @property
+    def clock(self) -> float:
+        """Seconds on the scene's own clock, for smoothing over time: a file's position (so an
+        offline run that reads faster than real time smooths as playback would), else the
+        capture time."""
+        return self.timestamp if self.position is None else self.position
 
 
 def is_valid_image(image: object) -> TypeGuard[np.ndarray]:

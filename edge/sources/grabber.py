@@ -197,7 +197,8 @@ class FrameGrabber:
                 # Event.wait rather than sleep, so stop() interrupts a slow clip at once.
                 if self._stop.wait(max(0.0, started + index / fps - now)):
                     return
-            self._publish(Frame(index, time.time(), image), block=not live and not self.realtime)
+            self._publish(Frame(index, time.time(), image, None if live else index / fps),
+                          block=not live and not self.realtime)
 
     def _publish(self, frame: Frame, *, block: bool) -> None:
         with self._cond:
