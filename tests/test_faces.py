@@ -343,3 +343,16 @@ def test_an_opencv_too_old_for_yunet_is_named_with_the_remedy(monkeypatch) -> No
     monkeypatch.setattr(cv2, "__version__", "4.6.0")
     with pytest.raises(ModelError, match=r"OpenCV 4\.6\.0 cannot run YuNet.*4\.8 or newer.*type = \"haar\""):
         YuNetFaceDetector()
+
+
+@pytest.mark.parametrize("size", [(4001, 33), (2000, 20), (1280, 12), (640, 8), (33, 4001), (2000, 60)])
+def test_yunet_survives_thin_images(size: tuple[int, int]) -> None:
+    """YuNet returns rows of inf for images a few pixels high: no error, and every box it keeps
+    lies inside the image (noise may still look like a face)."""
+    width, height = size
+    image = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    detector = YuNetFaceDetector(DetectorConfig(min_face=8))
+    for working in (None, width, round(width * 0.8)):
+        for face in detector.detect(image, working_width=working):
+            x, y, w, h = face.box
+            assert 0 <= x and 0 <= y and 8 <= w and 8 <= h and x + w <= width and y + h <= height

@@ -9,6 +9,7 @@ Haar-like crops FER2013's faces resemble.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -77,6 +78,8 @@ class YuNetFaceDetector:
         check_image(image)
         s = self.settings
         height, width = image.shape[:2]
+        if min(height, width) < s.min_face:
+            return []  # no face of min_face px fits (and YuNet answers thin images with inf boxes)
         target = s.working_width if working_width is None else working_width
         scale = target / width if target and width > target else 1.0
         small = image if scale == 1.0 else cv2.resize(
@@ -95,4 +98,6 @@ class YuNetFaceDetector:
         """Square boxes in source pixels from YuNet's rows (x, y, w, h, 5 landmarks, score)."""
         for row in () if found is None else found:
             x, y, w, h = (float(v) / scale for v in row[:4])
-            yield square_box(x, y, w, h)
+            # on degenerate inputs YuNet returns rows of inf and 1e25; they are no faces
+            if all(map(math.isfinite, (x, y, w, h))) and w > 0 and h > 0:
+                yield square_box(x, y, w, h)
