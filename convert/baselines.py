@@ -1,6 +1,6 @@
 """Other projects' loops, measured like the daemon's: the original projects' and the fer package's.
 
-Both are :class:`fer_edge.tools.bench_loops.Loop` objects, so ``fer_convert.compare`` runs them
+Both are :class:`fer_edge.bench.loops.Loop` objects, so ``fer_convert.compare`` runs them
 in turns with the daemon's loop. They need TensorFlow (Keras predict; fer's TFLite interpreter).
 """
 
@@ -11,11 +11,11 @@ from typing import Any
 
 import cv2
 import numpy as np
+from fer_edge.bench.loops import SAMPLES, Loop
 from fer_edge.config import DetectorConfig
 from fer_edge.faces import CASCADE_WINDOW, HaarFaceDetector
 from fer_edge.sources import Frame, FrameSource
 from fer_edge.stats import StageTimes
-from fer_edge.tools.bench_loops import SAMPLES, Loop
 
 # The original projects: detectMultiScale(gray, 1.3, 5) on the full frame, no minSize.
 SEED_HAAR = DetectorConfig(type="haar", scale_factor=1.3, min_neighbors=5, min_face=CASCADE_WINDOW,

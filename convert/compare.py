@@ -24,15 +24,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from fer_edge.classifier import (
-    default_model_path,
-    resolve_model_path,
-)
-from fer_edge.config import Config
-from fer_edge.errors import EdgeError
-from fer_edge.logs import configure_logging
-from fer_edge.tools.bench_args import add_measure_arguments
-from fer_edge.tools.bench_loops import (
+from fer_edge.bench.loops import (
     Loop,
     SourceFactory,
     alternate,
@@ -42,7 +34,15 @@ from fer_edge.tools.bench_loops import (
     frame_limit,
     source_factory,
 )
-from fer_edge.tools.bench_report import settings, settings_lines
+from fer_edge.bench.options import add_measure_arguments
+from fer_edge.bench.report import settings, settings_lines
+from fer_edge.classifier import (
+    default_model_path,
+    resolve_model_path,
+)
+from fer_edge.config import Config
+from fer_edge.errors import EdgeError
+from fer_edge.logs import configure_logging
 
 from .baselines import FER_SIZE, SEED_HAAR, fer_loop, seed_loop
 

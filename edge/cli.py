@@ -131,7 +131,7 @@ def add_run(sub: argparse._SubParsersAction) -> None:
 
 def add_tools(sub: argparse._SubParsersAction) -> None:
     """The commands beside the daemon: check-config, predict, annotate, ha-discovery, services."""
-    from .tools.bench_args import positive_int
+    from .bench.options import positive_int
 
     check = sub.add_parser("check-config",
                            help="check a config before rollout: exit 78 on anything `run` would refuse")

@@ -208,7 +208,7 @@ def test_missing_tensorflow_says_what_to_install(monkeypatch):
      "decoding takes 80% of a frame"),
 ])
 def test_advice_names_the_stage_that_takes_most_of_a_frame(shares, model, live, expected):
-    from fer_edge.tools.bench_report import advice
+    from fer_edge.bench.report import advice
 
     result = {"time_shares": shares, "faces_per_frame": 2.0, "settings": {"model": f"/opt/models/{model}"}}
     assert expected in advice(result, live)

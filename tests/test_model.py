@@ -103,5 +103,5 @@ def test_the_accuracies_quoted_to_users_are_the_shipped_models_reports():
     example = (ROOT / "edge" / "config.example.toml").read_text()
     assert f"{DEFAULT_MODEL_NAME}, {default:.1%} on FER2013 PrivateTest" in example
     assert f"less time per face (8x alone, 6x in the loop), {fast:.1%}" in example
-    for text in ("edge/tools/bench_report.py", "edge/classifier.py", "README.md"):
+    for text in ("edge/bench/report.py", "edge/classifier.py", "README.md"):
         assert gap in (ROOT / text).read_text(), f"{text} should quote the models' gap, {gap}"

@@ -1,4 +1,4 @@
-"""The measured loops of ``fer-edge bench`` and ``fer_convert.compare``, run in turns.
+"""The measured loops of ``fer-edge bench`` and ``fer-convert compare``, run in turns.
 
 A :class:`Loop` reads its own source, so decoding counts in every loop's frame rate. Loops that
 are compared run side by side in turns of a few frames (ABAB...): load that drifts during the
@@ -25,7 +25,7 @@ from ..faces import Face, FaceDetector, build_detector
 from ..mqtt.client import to_json  # the exact serialisation publish_event does
 from ..sources import Frame, FrameSource, open_source, to_gray
 from ..stats import StageTimes
-from .bench_args import LIVE_FRAMES
+from .options import LIVE_FRAMES
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """What ``fer-edge bench`` reports: settings, time shares, advice, and the text of the report.
 
-``fer_convert.compare`` reuses the settings and their lines for its own report.
+``fer-convert compare`` reuses the settings and their lines for its own report.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 The daemon's Pipeline, built from the same configuration as ``fer-edge run``, processes every
 frame of the source without pacing (a camera: its first --frames). ``--sweep`` then runs the
 loop with other Haar settings side by side, alternating every few frames. The comparisons with
-other models and projects need TensorFlow and run on the host: ``python -m fer_convert.compare``.
+other models and projects need TensorFlow and run on the host: ``fer-convert compare``.
 """
 
 from __future__ import annotations
@@ -15,9 +15,7 @@ import json
 import resource
 from typing import Any
 
-from ..config import Config
-from ..errors import EdgeError
-from .bench_loops import (
+from ..bench.loops import (
     SourceFactory,
     alternate,
     bench_config,
@@ -26,7 +24,9 @@ from .bench_loops import (
     frame_limit,
     source_factory,
 )
-from .bench_report import advice, report, settings, time_shares
+from ..bench.report import advice, report, settings, time_shares
+from ..config import Config
+from ..errors import EdgeError
 
 # The settings --sweep tries for each detector type (each with detect_every 1), then detect_every.
 SWEEPS: dict[str, dict[str, tuple[Any, ...]]] = {
