@@ -27,14 +27,13 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # generated media
-from fer_edge.config import load_config  # noqa: E402
-from fer_edge.daemon import build_pipeline  # noqa: E402
-from fer_edge.logs import configure_logging  # noqa: E402
-from fer_edge.photos import FacePredictor  # noqa: E402
-from fer_edge.web.server import LocalHttpServer  # noqa: E402
-from support.images import flat_png, header_only_jpeg  # noqa: E402
-from support.media import make_face_video  # noqa: E402
+from devkit.images import flat_png, header_only_jpeg
+from devkit.media import make_face_video
+from fer_edge.config import load_config
+from fer_edge.daemon import build_pipeline
+from fer_edge.logs import configure_logging
+from fer_edge.photos import FacePredictor
+from fer_edge.web.server import LocalHttpServer
 
 Attack = Callable[[tuple[str, int], threading.Event], str]
 

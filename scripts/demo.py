@@ -19,10 +19,8 @@ import threading
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test broker and media
-from support.broker import MosquittoBroker  # noqa: E402
-from support.media import make_face_video  # noqa: E402
+from devkit.broker import MosquittoBroker
+from devkit.media import make_face_video
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,11 +21,9 @@ from pathlib import Path
 
 import numpy as np
 import paho.mqtt.client as mqtt
+from devkit.broker import MosquittoBroker
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))  # the test broker
-
-from support.broker import MosquittoBroker  # noqa: E402
 
 
 def rss_mib(pid: int) -> float:

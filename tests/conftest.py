@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mqtt_helpers import MosquittoBroker, MqttCollector
+from devkit.broker import MosquittoBroker
+from support.mqtt import MqttCollector
 from support.tls import CryptographyMissing, make_tls_files
 
 BROKER_FIXTURES = frozenset({"mosquitto_factory"})  # every broker fixture builds on this one

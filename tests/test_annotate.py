@@ -10,6 +10,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from devkit.images import header_only_jpeg
+from devkit.media import astronaut_bgr, make_face_video
 from fer_edge.classifier import Expression
 from fer_edge.cli import main
 from fer_edge.config import load_config
@@ -18,8 +20,6 @@ from fer_edge.overlay import EMOTION_COLOURS, colour_for, draw_annotations
 from fer_edge.sources import Frame
 from fer_edge.tools.annotate import check_photo_source, count_frames
 from fer_edge.web.preview import PreviewFeed, TrackSnapshot
-from support.images import header_only_jpeg
-from support.media import astronaut_bgr, make_face_video
 
 ROOT = Path(__file__).resolve().parents[1]
 FRAMES = 12

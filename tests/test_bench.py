@@ -16,8 +16,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from devkit.media import make_face_video
 from fer_edge.errors import EdgeError
-from support.media import make_face_video
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("capture", "detect", "classify", "classify_face", "publish")

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from devkit.broker import MosquittoBroker
 from fer_edge.config import MqttConfig
 from fer_edge.mqtt.publisher import MqttPublisher
-from mqtt_helpers import MosquittoBroker, topic_is, wait_until
+from support.mqtt import topic_is, wait_until
 from support.tls import make_tls_files
 
 _device_ids = itertools.count()

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import cv2
 import pytest
-from support.images import flat_png, header_only_jpeg
-from support.media import astronaut_bgr
+from devkit.images import flat_png, header_only_jpeg
+from devkit.media import astronaut_bgr
 
 ROOT = Path(__file__).resolve().parents[1]
 

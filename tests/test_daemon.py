@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from mqtt_helpers import topic_is
-from support.media import make_face_video
+from devkit.media import make_face_video
+from support.mqtt import topic_is
 
 ROOT = Path(__file__).resolve().parents[1]
 FRAMES = 24

@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 
 import pytest
-from mqtt_helpers import topic_is
-from support.broker import free_port
+from devkit.broker import free_port
+from devkit.media import make_face_video
 from support.daemon import DaemonProcess as Daemon
-from support.media import make_face_video
+from support.mqtt import topic_is
 
 pytestmark = [pytest.mark.slow]
 
@@ -161,7 +161,7 @@ class MjpegCamera:
 
     def __init__(self):
         import cv2
-        from support.media import astronaut_bgr
+        from devkit.media import astronaut_bgr
 
         self.jpeg = cv2.imencode(".jpg", cv2.resize(astronaut_bgr(), (320, 320)))[1].tobytes()
         self.port = free_port()

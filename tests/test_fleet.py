@@ -14,9 +14,10 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from mqtt_helpers import MqttCollector, free_port, topic_is, wait_until
+from devkit.broker import free_port
+from devkit.media import make_face_video
 from support.daemon import ROOT, DaemonProcess
-from support.media import make_face_video
+from support.mqtt import MqttCollector, topic_is, wait_until
 
 pytestmark = [pytest.mark.slow]
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
+from devkit.media import make_face_video
 from fer_edge.config import MqttConfig, load_config
 from fer_edge.daemon import build_pipeline
 from fer_edge.errors import ConfigError
@@ -30,9 +31,8 @@ from fer_edge.mqtt.homeassistant import (
     discovery_node_id,
 )
 from fer_edge.mqtt.publisher import MqttPublisher
-from mqtt_helpers import Received, topic_is, wait_until
 from paho.mqtt.enums import CallbackAPIVersion
-from support.media import make_face_video
+from support.mqtt import Received, topic_is, wait_until
 
 try:
     import jinja2  # the template engine Home Assistant renders value_template with

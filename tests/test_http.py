@@ -24,6 +24,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+from devkit.media import astronaut_bgr
 from fer_edge.classifier import Expression, TFLiteExpressionClassifier
 from fer_edge.config import HttpConfig, load_config
 from fer_edge.errors import ConfigError, EdgeError
@@ -33,7 +34,6 @@ from fer_edge.photos import FacePredictor
 from fer_edge.sources import Frame
 from fer_edge.web.preview import PreviewFeed, TrackSnapshot
 from fer_edge.web.server import LocalHttpServer, LoopHealth, build_http_server
-from support.media import astronaut_bgr
 
 LABELS = {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
 ASTRONAUT_FACE = (177, 66, 95, 95)  # where Haar finds her face in the 512x512 photo

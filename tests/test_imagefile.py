@@ -11,11 +11,11 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+from devkit.images import flat_png, header_only_jpeg
 from fer_edge import imagefile
 from fer_edge.errors import ImageError, ImageTooLargeError
 from fer_edge.imagefile import check_image_file, decode_image, read_header
 from PIL import Image
-from support.images import flat_png, header_only_jpeg
 
 # (Pillow format, save options, our name): every format we let OpenCV decode, in its variants.
 VARIANTS = [

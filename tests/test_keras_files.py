@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support.media import make_face_video
+from devkit.media import make_face_video
 
 pytestmark = [pytest.mark.tensorflow, pytest.mark.slow]
 

@@ -2,35 +2,10 @@
 
 from __future__ import annotations
 
-import cv2
 import pytest
+from devkit.media import composite
 from fer_edge.config import Config, DetectorConfig
 from fer_edge.photos import FacePredictor, ImageError
-from skimage import data as skimage_data
-from support.media import astronaut_bgr
-
-# Where a face sits in skimage.data.astronaut() (512x512), as Haar boxes it.
-ASTRONAUT_FACE = (177, 66, 95, 95)
-SIDES = (40, 55, 70, 90, 120, 150)  # the six faces' widths in the composite, in pixels
-
-
-def composite() -> tuple[bytes, list[tuple[int, int]]]:
-    """A 2048x1536 PNG with six astronaut faces of 40 to 150 px, and each face's centre."""
-    # a real, faceless scene behind them (scikit-image's coffee cup, public domain)
-    canvas = cv2.resize(cv2.cvtColor(skimage_data.coffee(), cv2.COLOR_RGB2BGR), (2048, 1536))
-    fx, fy, side0, _ = ASTRONAUT_FACE
-    # the head and shoulders around the face: twice its side, centred on it
-    top, left = fy + side0 // 2 - side0, fx + side0 // 2 - side0
-    head = astronaut_bgr()[top:top + 2 * side0, left:left + 2 * side0]
-    centres = []
-    for i, side in enumerate(SIDES):
-        small = cv2.resize(head, (2 * side, 2 * side), interpolation=cv2.INTER_AREA)
-        x, y = 100 + (i % 3) * 650, 150 + (i // 3) * 700
-        canvas[y:y + 2 * side, x:x + 2 * side] = small
-        centres.append((x + side, y + side))
-    ok, png = cv2.imencode(".png", canvas)
-    assert ok
-    return png.tobytes(), centres
 
 
 def predictor(kind: str) -> FacePredictor:

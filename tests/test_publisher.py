@@ -16,12 +16,13 @@ from typing import Any
 import numpy as np
 import paho.mqtt.client as mqtt
 import pytest
+from devkit.broker import MosquittoBroker
 from fer_edge.config import MqttConfig
 from fer_edge.errors import BrokerError
 from fer_edge.mqtt.publisher import MqttPublisher
-from mqtt_helpers import MosquittoBroker, MqttCollector, topic_is, wait_until
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
+from support.mqtt import MqttCollector, topic_is, wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 _device_ids = itertools.count()

@@ -10,7 +10,7 @@ import pytest
 from fer_edge.mqtt import health as health_module
 from fer_edge.mqtt.health import ConnectionHealth, Outcome
 from fer_edge.mqtt.reasons import Endpoint, refused_connection, rejected_handshake, tls_alert
-from mqtt_helpers import wait_until
+from support.mqtt import wait_until
 
 ENDPOINT = Endpoint("broker.lan", 1883, "fer-edge-pi-1a2b3c4d")
 TLS_ENDPOINT = Endpoint("broker.lan", 8883, "fer-edge-pi-1a2b3c4d", tls=True)

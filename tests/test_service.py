@@ -334,7 +334,7 @@ def test_cli_dry_run_uses_the_running_python(tmp_path, capsys, no_such_user):
 @pytest.mark.slow
 def test_daemon_notifies_systemd_end_to_end(tmp_path, notify_socket, mosquitto):
     """The real daemon under a fake systemd: READY=1, WATCHDOG=1 while frames flow, STOPPING=1."""
-    from support.media import make_face_video
+    from devkit.media import make_face_video
 
     video = make_face_video(tmp_path / "face.avi", frames=120, fps=15)  # 8 s, played in real time
     env = {**os.environ, "NOTIFY_SOCKET": notify_socket.getsockname(), "WATCHDOG_USEC": "1000000",

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from devkit.images import flat_png, header_only_jpeg
 from fer_edge.classifier import TFLiteExpressionClassifier
 from fer_edge.cli import main
 from fer_edge.config import HttpConfig, load_config
@@ -25,7 +26,6 @@ from fer_edge.faces import HaarFaceDetector
 from fer_edge.photos import FacePredictor
 from fer_edge.web.preview import PreviewFeed
 from fer_edge.web.server import LocalHttpServer, build_http_server
-from support.images import flat_png, header_only_jpeg
 
 TIMEOUT = 2  # http.client_timeout of these servers
 CONNECTIONS = 6

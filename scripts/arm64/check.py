@@ -55,8 +55,8 @@ from compare import compare_events, compare_predict, describe_events, predict_li
 from guest import VERSIONS_PROBE, Rootfs, failure, install_commands
 from media import VIDEO_NAME, write_photos, write_video
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))  # the test broker
-from support.broker import MosquittoBroker  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/, for devkit
+from devkit.broker import MosquittoBroker  # noqa: E402
 
 XNNPACK_STARTED = "Created TensorFlow Lite XNNPACK delegate"  # LiteRT's log line
 DETECTOR = "haar"  # bit-identical across CPUs; see the module's docstring

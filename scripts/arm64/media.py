@@ -15,8 +15,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))  # the test media
-from support.media import astronaut_bgr  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/, for devkit
+from devkit.media import astronaut_bgr  # noqa: E402
 
 VIDEO_NAME = "astronaut_ffv1.mkv"
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """What restoring a dim crop's contrast costs on FER2013, and what it does for a dim face.
 
-    python scripts/measure_contrast.py [--data ../shared/data/fer2013.npz]
+    python scripts/research/measure_contrast.py [--data ../shared/data/fer2013.npz]
 
 For both shipped int8 models: PrivateTest accuracy with crops as they are, and stretched when
 their 1st-99th percentile range is under 64, 96 and 128 grey levels or always (the daemon uses
@@ -18,14 +18,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))  # devkit: the astronaut photo
 
+from devkit.media import astronaut_bgr  # noqa: E402
 from fer_convert.data import load  # noqa: E402
 from fer_edge.classifier import TFLiteExpressionClassifier  # noqa: E402
 from fer_edge.faces import crop_face  # noqa: E402
 from fer_edge.faces.crops import restore_contrast  # noqa: E402
-from support.media import astronaut_bgr  # noqa: E402
 
 MODELS = ("fer_edge_int8.tflite", "fer_edge_fast_int8.tflite")
 ASTRONAUT_FACE = (177, 66, 95, 95)

@@ -1,4 +1,4 @@
-"""Test helpers: a throwaway mosquitto broker on a free loopback port, and a collecting subscriber."""
+"""Test helpers: a collecting subscriber, and waiting for a condition."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
-from support.broker import MosquittoBroker, free_port, make_password_file  # noqa: F401 - re-exported
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:

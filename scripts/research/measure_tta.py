@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Test-time averaging: what each added view (a crop or a mirror image) buys, per pass it costs.
 
-    python scripts/measure_tta.py models/fer_edge.keras [--data ../shared/data/fer2013.npz]
+    python scripts/research/measure_tta.py models/fer_edge.keras [--data ../shared/data/fer2013.npz]
         [--split PublicTest] [--sides 47 44 40] [--resampled]
 
 Scores every face of the split once per view with the float Keras model: the whole face, a

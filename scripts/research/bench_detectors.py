@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """YuNet against Haar on the issue's targets: photos, clips, small faces, time, crop agreement.
 
-    python scripts/bench_detectors.py [--media ../shared/media] [--repeat 3]
+    python scripts/research/bench_detectors.py [--media ../shared/media] [--repeat 3]
 
 Prints one block per target. Without --media (or where it is missing) only the generated inputs
 run: a 2048x1536 composite of six astronaut faces of 40-150 px and a 640x480 frame with a 40 px
@@ -20,9 +20,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))  # the generated media
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))  # devkit: the generated media
 
+from devkit.media import composite  # noqa: E402
 from fer_edge.classifier import TFLiteExpressionClassifier  # noqa: E402
 from fer_edge.config import Config, DetectorConfig  # noqa: E402
 from fer_edge.daemon import build_pipeline  # noqa: E402
@@ -30,7 +31,6 @@ from fer_edge.faces import build_detector, crop_face  # noqa: E402
 from fer_edge.photos import FacePredictor  # noqa: E402
 from fer_edge.sources import Frame, to_gray  # noqa: E402
 from fer_edge.tracking import iou  # noqa: E402
-from test_photos import composite  # noqa: E402
 
 KINDS = ("haar", "yunet")
 
