@@ -1,4 +1,4 @@
-"""Shared fixtures: real mosquitto brokers on free loopback ports, and collecting subscribers.
+"""Shared fixtures: real mosquitto brokers on free loopback ports, collecting subscribers, daemons.
 
 Markers (pytest.ini): ``broker`` is added here to every test whose fixtures start a mosquitto;
 ``tensorflow``, ``browser`` and ``slow`` (a subprocess, a build or a training step) are marked
@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 from devkit.broker import MosquittoBroker
+from devkit.media import make_face_video
+from support.daemon import DaemonProcess
 from support.mqtt import MqttCollector
 from support.tls import CryptographyMissing, make_tls_files
 
@@ -94,3 +96,23 @@ def sample() -> tuple[Any, Any]:
 
     data = np.load(SAMPLE)
     return data["images"], data["labels"]
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Six seconds of a real face at 15 fps, for the daemon in a subprocess (test_sources has its own)."""
+    return make_face_video(tmp_path_factory.mktemp("video") / "face.avi", frames=90, fps=15, step=1)
+
+
+@pytest.fixture
+def daemons() -> Iterator[Callable[..., DaemonProcess]]:
+    """Start daemons: `daemons(broker, *args, **options)` as DaemonProcess takes them; killed at the end."""
+    started: list[DaemonProcess] = []
+
+    def start(*args: Any, **kwargs: Any) -> DaemonProcess:
+        started.append(DaemonProcess(*args, **kwargs))
+        return started[-1]
+
+    yield start
+    for daemon in started:
+        daemon.kill()

@@ -6,35 +6,13 @@ import re
 import signal
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from devkit.broker import free_port
-from devkit.media import make_face_video
 from support.daemon import DaemonProcess as Daemon
 from support.mqtt import topic_is
 
 pytestmark = [pytest.mark.slow]
-
-
-
-@pytest.fixture
-def daemons():
-    started: list[Daemon] = []
-
-    def start(*args, **kwargs) -> Daemon:
-        started.append(Daemon(*args, **kwargs))
-        return started[-1]
-
-    yield start
-    for daemon in started:
-        daemon.kill()
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory) -> Path:
-    """Six seconds of a real face at 15 fps, played in real time by these tests."""
-    return make_face_video(tmp_path_factory.mktemp("video") / "face.avi", frames=90, fps=15, step=1)
 
 
 def events_received(collector) -> set[tuple[int, int]]:

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 from devkit.broker import free_port
-from devkit.media import make_face_video
-from support.daemon import ROOT, DaemonProcess
+from support.daemon import ROOT
 from support.mqtt import MqttCollector, topic_is, wait_until
 
 pytestmark = [pytest.mark.slow]
@@ -24,25 +23,6 @@ pytestmark = [pytest.mark.slow]
 BRIDGE_EXAMPLE = ROOT / "examples" / "mosquitto" / "fer-edge-bridge.conf"
 # The issue's figure: the central broker is away this long, and the daemon restarts half-way.
 OUTAGE_S = 20.0
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory) -> Path:
-    """Six seconds of a real face at 15 fps, looped in real time by these tests."""
-    return make_face_video(tmp_path_factory.mktemp("video") / "face.avi", frames=90, fps=15, step=1)
-
-
-@pytest.fixture
-def daemons():
-    started: list[DaemonProcess] = []
-
-    def start(*args, **kwargs) -> DaemonProcess:
-        started.append(DaemonProcess(*args, **kwargs))
-        return started[-1]
-
-    yield start
-    for daemon in started:
-        daemon.kill()
 
 
 def hold(until: float) -> None:
