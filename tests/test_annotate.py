@@ -1,10 +1,9 @@
-"""Annotated output: drawing, the preview feed, and ``fer-edge annotate`` on a video of a real face."""
+"""Annotated output: drawing, and ``fer-edge annotate`` on a video of a real face."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -17,9 +16,8 @@ from fer_edge.cli import main
 from fer_edge.config import load_config
 from fer_edge.errors import ImageTooLargeError
 from fer_edge.overlay import EMOTION_COLOURS, colour_for, draw_annotations
-from fer_edge.sources import Frame
 from fer_edge.tools.annotate import check_photo_source, count_frames
-from fer_edge.web.preview import PreviewFeed, TrackSnapshot
+from fer_edge.web.preview import TrackSnapshot
 
 ROOT = Path(__file__).resolve().parents[1]
 FRAMES = 12
@@ -55,31 +53,6 @@ def test_grayscale_frames_come_back_bgr_and_labels_stay_inside_the_frame() -> No
 def test_unknown_labels_get_a_stable_colour_of_their_own() -> None:
     assert colour_for("contempt") == colour_for("contempt")
     assert colour_for("contempt") not in EMOTION_COLOURS.values()
-
-
-def test_preview_feed_freezes_boxes_skips_old_frames_and_encodes_once() -> None:
-    feed = PreviewFeed(max_fps=1000)
-    assert feed.wait_jpeg(0, timeout=0.05) is None  # nothing yet
-
-    class LiveTrack:  # a Track moves on with the next frame
-        id, box = 3, (20, 20, 40, 40)
-
-    track, frame = LiveTrack(), Frame(0, time.time(), np.zeros((100, 100), np.uint8))
-    feed.update(frame, [(track, HAPPY)])
-    track.box = (60, 60, 30, 30)
-    feed.update(frame, [(track, HAPPY)])  # the same frame again: ignored
-    seq, jpeg = feed.wait_jpeg(0)
-    assert seq == 1 and feed.wait_jpeg(seq, timeout=0.05) is None
-    assert feed.wait_jpeg(0) == (seq, jpeg)  # a second viewer gets the cached encoding
-    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
-    assert np.abs(image[40, 20].astype(int) - EMOTION_COLOURS["happy"]).max() < 40  # drawn where it was
-
-
-def test_preview_feed_keeps_to_its_frame_rate() -> None:
-    feed = PreviewFeed(max_fps=5)
-    for index in range(10):  # ten frames in well under 0.2 s
-        feed.update(Frame(index, time.time(), np.zeros((10, 10), np.uint8)), [])
-    assert feed.wait_jpeg(0)[0] == 1
 
 
 @pytest.mark.slow

@@ -1,11 +1,10 @@
-"""Event policy (every / change + heartbeat), the event payload and the stage statistics."""
+"""Event policy (every / change + heartbeat) and the event payload."""
 
 from __future__ import annotations
 
 import pytest
 from fer_edge.classifier import Expression
 from fer_edge.events import EventPolicy, make_event
-from fer_edge.stats import RateMeter, StageTimes
 
 
 def test_every_mode_publishes_each_frame():
@@ -40,20 +39,3 @@ def test_event_payload_follows_the_contract():
                        expression=Expression("happy", 0.7, scores), reason="new")
     assert event == {"ts": 1.235, "device_id": "cam", "frame": 7, "face_id": 3, "box": [1, 2, 3, 4],
                      "emotion": "happy", "confidence": 0.7, "scores": scores, "reason": "new"}
-
-
-def test_stage_times_percentiles():
-    times = StageTimes(window=100)
-    for ms in range(1, 101):
-        times.add("detect", ms / 1000)
-    summary = times.summary()["detect"]
-    assert summary["p50_ms"] == pytest.approx(50.5)
-    assert summary["p95_ms"] == pytest.approx(95.05)
-
-
-def test_rate_meter_counts_over_its_window():
-    meter = RateMeter(window=2.0)
-    for i in range(21):
-        meter.tick(now=10 + i * 0.1)
-    assert meter.rate(now=12.0) == pytest.approx(10.0)
-    assert meter.rate(now=100.0) == 0.0
