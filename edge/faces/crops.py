@@ -7,7 +7,7 @@ range is under NARROW_RANGE grey levels is stretched to 0..255. On FER2013 Priva
 touches 2 of 3,589 faces and changed neither model's accuracy (the files shipped until
 2026-11-30: 68.88%, 64.42%), while stretching every face costs 1.51 and 0.61 points and a
 limit of 96 costs 0.03
-(``python scripts/measure_contrast.py``; docs/benchmarks.md).
+(``python scripts/research/measure_contrast.py``; docs/benchmarks.md).
 """
 
 from __future__ import annotations
