@@ -15,7 +15,8 @@ setup(
     # The folders keep their names (edge/, convert/, models/, systemd/); the installed import
     # names carry the project's: fer_edge (the device side, with models/ and systemd/ as its
     # package data) and fer_convert (the host side, TensorFlow).
-    packages=["fer_edge", "fer_edge.faces", "fer_edge.sources", "fer_edge.mqtt", "fer_edge.web", "fer_edge.tools",
+    packages=["fer_edge", "fer_edge.config", "fer_edge.faces", "fer_edge.sources", "fer_edge.mqtt",
+              "fer_edge.web", "fer_edge.tools",
               "fer_edge.bench", "fer_edge.models", "fer_edge.systemd", "fer_convert"],
     package_dir={"fer_edge": "edge", "fer_edge.models": "models", "fer_edge.systemd": "systemd",
                  "fer_convert": "convert"},

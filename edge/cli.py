@@ -57,7 +57,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_check_config(args: argparse.Namespace) -> int:
     """Check a config as a fleet's pre-flight: OK, or each problem ``run`` would stop on (exit 78)."""
     from .config import load_config
-    from .preflight import preflight
+    from .config.preflight import preflight
 
     for warning in preflight(load_config(args.file)):
         print(f"fer-edge: warning: {warning}", file=sys.stderr)

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from .classifier import TFLiteExpressionClassifier
 from .config import Config
+from .config.checks import shared_identity_warning
+from .config.secrets import mqtt_password
 from .events import EventPolicy
 from .faces import FaceDetector, build_detector
-from .mqtt.identity import shared_identity_warning
 from .notify import SystemdNotifier
 from .pipeline import EventSink, ExpressionClassifier, Pipeline
 from .sources import FrameGrabber, open_source
@@ -72,7 +73,8 @@ def build_publisher(config: Config, **options: Any) -> MqttPublisher:
     """The [mqtt] table's publisher, with the password read from its file; ``options`` go to it."""
     from .mqtt.publisher import MqttPublisher
 
-    return MqttPublisher(config.mqtt, device_id=config.device_id, password=config.mqtt_password(), **options)
+    password = mqtt_password(config.mqtt)
+    return MqttPublisher(config.mqtt, device_id=config.device_id, password=password, **options)
 
 
 def delivery_summary(events: int, publisher: MqttPublisher) -> str:
@@ -101,7 +103,7 @@ class Daemon:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.notifier = SystemdNotifier.from_environment()
-        if warning := shared_identity_warning(config.mqtt.device_id, config.device_id):
+        if warning := shared_identity_warning(config):
             log.warning("%s", warning)
         self.publisher = build_publisher(config)
         self.classifier = build_classifier(config)

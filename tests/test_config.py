@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from fer_edge.cli import main
 from fer_edge.config import load_config
+from fer_edge.config.secrets import mqtt_password
 from fer_edge.errors import ConfigError
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "edge" / "config.example.toml"
@@ -42,7 +43,7 @@ def test_device_id_defaults_to_a_topic_safe_host_name():
 def test_password_from_credentials_directory(tmp_path, monkeypatch):
     (tmp_path / "mqtt_password").write_text("s3cret\n")
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
-    assert load_config(None, {"mqtt.username": "cam"}, environ={}).mqtt_password() == "s3cret"
+    assert mqtt_password(load_config(None, {"mqtt.username": "cam"}, environ={}).mqtt) == "s3cret"
 
 
 @pytest.mark.parametrize("text, message", [
@@ -217,8 +218,8 @@ def test_check_config_warns_when_the_device_id_is_a_stock_host_name(tmp_path, ca
                                   "file:/x", "gst:videotestsrc ! appsink", "rtsp://cam/1", "http://cam/x.mjpg",
                                   "./clip", "webcam-please", "gst:", "csi:x", ""])
 def test_the_spec_check_agrees_with_open_source(spec):
+    from fer_edge.config.checks import source_spec_problem
     from fer_edge.errors import SourceError
-    from fer_edge.preflight import source_spec_problem
     from fer_edge.sources import open_source
 
     try:

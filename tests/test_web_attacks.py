@@ -22,6 +22,7 @@ from devkit.images import flat_png, header_only_jpeg
 from fer_edge.classifier import TFLiteExpressionClassifier
 from fer_edge.cli import main
 from fer_edge.config import HttpConfig, load_config
+from fer_edge.config.secrets import http_token
 from fer_edge.faces import HaarFaceDetector
 from fer_edge.photos import FacePredictor
 from fer_edge.web.preview import PreviewFeed
@@ -226,16 +227,17 @@ def test_a_token_is_required_when_set(predictor: FacePredictor) -> None:
 def test_the_token_comes_from_a_file_or_a_systemd_credential(tmp_path: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "token").write_text(TOKEN + "\n")
-    assert load_config(None, {"http.token_file": str(tmp_path / "token")}, environ={}).http.token() == TOKEN
+    config = load_config(None, {"http.token_file": str(tmp_path / "token")}, environ={})
+    assert http_token(config.http) == TOKEN
     credentials = tmp_path / "credentials"
     credentials.mkdir()
     (credentials / "http_token").write_text(TOKEN)
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
     config = load_config(None, {"http.enabled": True, "http.port": 1}, environ={})
-    assert config.http.token() == TOKEN
+    assert http_token(config.http) == TOKEN
     (credentials / "http_token").write_text("short")
     with pytest.raises(Exception, match="http.token_file: the token has 5 characters; use at least 16"):
-        config.http.token()
+        http_token(config.http)
 
 
 def test_ipv6_loopback_is_served_and_named_with_brackets(predictor: FacePredictor) -> None:

@@ -18,9 +18,9 @@ from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
 from ..config import MqttConfig
+from ..config.checks import topic_problem
 from ..errors import BrokerError
 from . import reasons
-from .checks import topic_problem
 from .client import OFFLINE, ONLINE, configure, new_client, to_json
 from .health import ConnectionHealth, Outcome
 from .identity import client_id_for

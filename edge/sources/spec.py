@@ -1,17 +1,59 @@
-"""From a ``--source`` SPEC to a FrameSource: files, cameras, streams, CSI, GStreamer, picamera2."""
+"""The grammar of ``--source SPEC``, and the source each form names.
+
+``parse_spec`` reads a spec without opening anything or importing OpenCV (check-config uses
+it alone, so a typo is caught before rollout); ``open_source`` builds the source it names.
+"""
 
 from __future__ import annotations
 
-from ..source_spec import parse_spec
-from .base import FrameSource
-from .opencv import (
-    GStreamerSource,
-    NetworkStreamSource,
-    OpenCVCameraSource,
-    VideoFileSource,
-    csi_pipeline,
-)
-from .picamera import Picamera2Source
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import SourceError
+
+if TYPE_CHECKING:
+    from .base import FrameSource
+
+VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mjpg", ".mjpeg", ".ts"})
+STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://")
+SPEC_HELP = ("use a video file path, file:PATH, a camera index or /dev/videoN, picamera2, csi, "
+             "gst:PIPELINE or rtsp://...")
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """A parsed spec: ``kind`` is file, gst, stream, csi, picamera2 or camera; ``target`` its path,
+    pipeline, URL, sensor or camera number, or device path."""
+
+    kind: str
+    target: str | int
+
+
+def parse_spec(spec: str) -> SourceSpec:
+    """What a --source SPEC names; SourceError naming the forms when it names nothing."""
+    text = spec.strip()
+    lower = text.lower()
+    if lower.startswith("file:"):
+        return SourceSpec("file", text[5:])
+    if lower.startswith("gst:"):
+        if not text[4:].strip():
+            raise SourceError(f"source '{spec}' has an empty pipeline: write gst:PIPELINE ending in appsink")
+        return SourceSpec("gst", text[4:].strip())
+    if lower.startswith(STREAM_SCHEMES):
+        return SourceSpec("stream", text)
+    if match := re.fullmatch(r"(csi|picamera2)(?::(\d+))?", lower):
+        return SourceSpec(match.group(1), int(match.group(2) or 0))
+    if text.isdigit():
+        return SourceSpec("camera", int(text))
+    if text.startswith("/dev/"):  # /dev/videoN, or a stable /dev/v4l/by-id/... link
+        return SourceSpec("camera", text)
+    path = Path(text)
+    if text and (path.suffix.lower() in VIDEO_SUFFIXES or "/" in text or os.sep in text or path.exists()):
+        return SourceSpec("file", text)
+    raise SourceError(f"unknown source '{spec}': {SPEC_HELP}")
 
 
 def open_source(spec: str, *, width: int = 640, height: int = 480, fps: int = 30,
@@ -23,6 +65,16 @@ def open_source(spec: str, *, width: int = 640, height: int = 480, fps: int = 30
     ``color`` asks cameras that can hand gray frames (Pi camera, Jetson CSI) for BGR instead.
     """
     parsed = parse_spec(spec)
+    # OpenCV loads only once a spec has parsed: check-config parses without it
+    from .opencv import (
+        GStreamerSource,
+        NetworkStreamSource,
+        OpenCVCameraSource,
+        VideoFileSource,
+        csi_pipeline,
+    )
+    from .picamera import Picamera2Source
+
     kind, target = parsed.kind, parsed.target
     if kind == "file":
         return VideoFileSource(str(target), loop=loop)

@@ -20,8 +20,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..config.secrets import PASSWORD_CREDENTIAL, TOKEN_CREDENTIAL
 from ..errors import EdgeError
-from ..secrets import PASSWORD_CREDENTIAL, TOKEN_CREDENTIAL
 from ..shipped import shipped_path
 
 UNIT_NAME = "fer-edge.service"

@@ -21,6 +21,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..config import HttpConfig
+from ..config.preflight import listen_address, web_extra_message
+from ..config.secrets import http_token
 from ..errors import ConfigError, EdgeError
 
 try:  # the page is an extra, fer-edge[web]: without it, one line says so
@@ -31,8 +33,7 @@ try:  # the page is an extra, fer-edge[web]: without it, one line says so
     from waitress.server import TcpWSGIServer
     from waitress.task import ErrorTask, ThreadedTaskDispatcher
 except ImportError as exc:
-    raise EdgeError(f"http.enabled needs the web extra ({exc.name} is missing): "
-                    "pip install 'fer-edge[web]'") from None
+    raise EdgeError(web_extra_message(str(exc.name))) from None
 
 from ..photos import FacePredictor
 from .access import AccessPolicy
@@ -87,7 +88,7 @@ class _Server(TcpWSGIServer):
 def _listen(settings: HttpConfig) -> socket.socket:
     """A socket bound where ``http.host`` and ``http.port`` say (IPv4 or IPv6), or an EdgeError."""
     try:
-        family, address = settings.listen_address()
+        family, address = listen_address(settings)
     except ConfigError as exc:
         raise EdgeError("; ".join(exc.problems)) from None
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -192,4 +193,4 @@ def build_http_server(config: Config, *, health: Callable[[], dict[str, Any]] | 
                       preview: PreviewFeed | None = None) -> LocalHttpServer:
     """The server the [http] and [images] tables describe, listening but not yet serving."""
     return LocalHttpServer(FacePredictor.from_config(config), config.http, health=health, preview=preview,
-                           token=config.http.token())
+                           token=http_token(config.http))
