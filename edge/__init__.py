@@ -1,1 +1,1 @@
-"""fer-edge: the on-device daemon (camera, Haar, LiteRT, MQTT)."""
+"""fer-edge: the on-device daemon (camera, YuNet face detection with Haar as the fallback, LiteRT, MQTT)."""
