@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -212,6 +213,31 @@ def test_check_config_warns_when_the_device_id_is_a_stock_host_name(tmp_path, ca
     monkeypatch.setattr("socket.gethostname", lambda: "raspberrypi")
     assert main(["check-config", str(write(tmp_path, "[mqtt]\n"))]) == 0
     assert "the host name 'raspberrypi' names this board's topics" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("missing", ["werkzeug", "waitress"])
+def test_check_config_refuses_the_page_without_the_web_extra_as_run_does(tmp_path, capsys, monkeypatch,
+                                                                        missing):
+    import importlib
+
+    from fer_edge.errors import EdgeError
+
+    monkeypatch.setitem(sys.modules, missing, None)  # as if not installed: imports of it fail
+    message = f"http.enabled needs the web extra ({missing} is missing): pip install 'fer-edge[web]'"
+    assert main(["check-config", str(write(tmp_path, "[http]\nenabled = true\n"))]) == 78
+    assert message in capsys.readouterr().err
+    monkeypatch.delitem(sys.modules, "fer_edge.web.server", raising=False)
+    with pytest.raises(EdgeError, match=re.escape(message)):  # what `run` says building the server
+        importlib.import_module("fer_edge.web.server")
+
+
+def test_check_config_refuses_a_short_token_as_run_does(tmp_path, capsys):
+    token = tmp_path / "token"
+    token.write_text("short\n")
+    path = write(tmp_path, f'[http]\nenabled = true\ntoken_file = "{token}"\n')
+    assert main(["check-config", str(path)]) == 78
+    assert "http.token_file: the token has 5 characters; use at least 16" in capsys.readouterr().err
+    assert main(["check-config", str(write(tmp_path, '[http]\ntoken_file = "/etc/hostname"\n'))]) == 0
 
 
 @pytest.mark.parametrize("spec", ["0", "/dev/video2", "picamera2", "picamera2:1", "csi", "CSI:1", "clip.mp4",
