@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -23,9 +23,6 @@ from .faces import FaceDetector, crop_face
 from .sources import Frame, FrameGrabber, to_gray
 from .stats import RateMeter, StageTimes
 from .tracking import FaceTracker, Track
-
-if TYPE_CHECKING:
-    from .mqtt.outbox import Delivery
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +42,8 @@ class ExpressionClassifier(Protocol):
 class EventSink(Protocol):
     """Where events and stats go (fer_edge.mqtt.publisher.MqttPublisher)."""
 
-    @property
-    def connected(self) -> bool:
-        """Whether the broker has accepted the current connection."""
-        ...
-
-    @property
-    def delivery(self) -> Delivery:
-        """Events acknowledged, dropped and unsent, messages refused, stats dropped, messages queued."""
+    def counters(self) -> dict[str, Any]:
+        """What became of the events and stats so far, as fields of the stats payload."""
         ...
 
     @property
@@ -158,19 +149,9 @@ class Pipeline:
             "emotion": dominant[1].label if dominant else None,
             "confidence": round(dominant[1].confidence, 4) if dominant else None,
             "events": self.events_sent,
-            **self.mqtt_stats(),
+            **(self.publisher.counters() if self.publisher else {}),
             "stages": self.times.summary(),
         }
-
-    def mqtt_stats(self) -> dict[str, Any]:
-        """The stats fields about delivery: events lost apart from stats snapshots lost."""
-        if not self.publisher:
-            return {"mqtt_connected": False, "mqtt_queued": 0, "mqtt_acked": 0, "mqtt_dropped": 0,
-                    "mqtt_refused": 0, "mqtt_stats_dropped": 0}
-        delivery = self.publisher.delivery
-        return {"mqtt_connected": self.publisher.connected, "mqtt_queued": delivery.queued,
-                "mqtt_acked": delivery.events_acked, "mqtt_dropped": delivery.events_dropped,
-                "mqtt_refused": delivery.refused, "mqtt_stats_dropped": delivery.stats_dropped}
 
     def run(self, stop: threading.Event) -> None:
         """Process frames until ``stop`` is set, the source ends or max_frames is reached.
