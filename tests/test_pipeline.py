@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 from fer_edge.classifier import TFLiteExpressionClassifier
 from fer_edge.events import EventPolicy
@@ -73,3 +75,33 @@ def test_a_new_frame_size_starts_the_tracks_over_and_detects_at_once():
     events = pipeline.process(frame(1))  # frame 1 of 3 would skip detection, but the size changed
     assert detector.calls == 2 and [e["face_id"] for e in events] == [2]
     assert events[0]["box"] == [100, 60, 80, 80]
+
+
+class CountingSink:
+    """An event sink that keeps what it is given and reports a counter of its own."""
+
+    fatal_error = None
+
+    def __init__(self) -> None:
+        self.events: list[dict] = []
+
+    def counters(self) -> dict[str, int]:
+        return {"sink_events": len(self.events)}
+
+    def publish_event(self, event: dict) -> None:
+        self.events.append(event)
+
+    def publish_stats(self, stats: dict) -> None:
+        pass
+
+
+def test_stats_carry_the_sinks_own_counters():
+    pipeline = Pipeline(device_id="unit", grabber=SimpleNamespace(frames_read=1, dropped=0, bad_frames=0,
+                                                                  camera_up=True),
+                        detector=ScriptedDetector([FACE]), tracker=FaceTracker(),
+                        classifier=TFLiteExpressionClassifier(), publisher=CountingSink(),
+                        policy=EventPolicy("every", heartbeat=60))
+    pipeline.publish(pipeline.process(frame(0)))
+    assert pipeline.stats()["sink_events"] == 1
+    pipeline.publisher = None  # no sink, no delivery fields: the loop does not make up MQTT's
+    assert not [key for key in pipeline.stats() if key.startswith(("mqtt_", "sink_"))]
