@@ -35,6 +35,12 @@ class Delivery:
     stats_dropped: int = 0  # stats snapshots that found no connection (QoS 0: never queued)
     queued: int = 0  # messages waiting for the broker now
 
+    def stats_fields(self) -> dict[str, int]:
+        """The stats payload's delivery fields: events lost apart from stats snapshots lost."""
+        return {"mqtt_queued": self.queued, "mqtt_acked": self.events_acked,
+                "mqtt_dropped": self.events_dropped, "mqtt_refused": self.refused,
+                "mqtt_stats_dropped": self.stats_dropped}
+
 
 class Outbox:
     """Thread-safe: ``put`` runs on the loop's thread, acknowledgements arrive on paho's."""

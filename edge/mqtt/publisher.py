@@ -110,11 +110,8 @@ class MqttPublisher:
                                      events_unsent=self._events_unsent)
 
     def counters(self) -> dict[str, Any]:
-        """The stats fields about delivery: events lost apart from stats snapshots lost."""
-        delivery = self.delivery
-        return {"mqtt_connected": self.connected, "mqtt_queued": delivery.queued,
-                "mqtt_acked": delivery.events_acked, "mqtt_dropped": delivery.events_dropped,
-                "mqtt_refused": delivery.refused, "mqtt_stats_dropped": delivery.stats_dropped}
+        """The stats fields about the connection and delivery (the loop's EventSink asks for them)."""
+        return {"mqtt_connected": self.connected, **self.delivery.stats_fields()}
 
     def start(self) -> None:
         """Configure the client and connect in the background; a down broker is not an error."""
