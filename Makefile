@@ -50,7 +50,7 @@ check: $(VENV)/.installed
 	cd build/typecheck && ../../$(BIN)/pylint --disable=all --enable=cyclic-import --score=n fer_edge fer_convert
 
 # The venv holds the device package, the host-side model tools and the test tools, and the
-# fer package that `python -m fer_convert.compare --baseline fer` compares against. fer goes in without its
+# fer package that `fer-convert compare --baseline fer` compares against. fer goes in without its
 # declared dependencies: they pull in PyTorch and opencv-contrib-python (which would replace
 # the headless OpenCV), and its Haar + TFLite pipeline needs neither.
 $(VENV)/.installed: setup.py

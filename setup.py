@@ -40,7 +40,7 @@ setup(
         "test": ["pytest>=8", "scikit-image>=0.22", "cryptography>=42", "jinja2>=3",
                  "mypy>=1.10", "ruff>=0.5", "pylint>=3", *WEB],
     },
-    entry_points={"console_scripts": ["fer-edge=fer_edge.cli:main"]},
+    entry_points={"console_scripts": ["fer-edge=fer_edge.cli:main", "fer-convert=fer_convert.cli:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Operating System :: POSIX :: Linux",

@@ -1,6 +1,6 @@
 """Other projects' loops, measured like the daemon's: the original projects' and the fer package's.
 
-Both are :class:`fer_edge.bench.loops.Loop` objects, so ``fer_convert.compare`` runs them
+Both are :class:`fer_edge.bench.loops.Loop` objects, so ``fer-convert compare`` runs them
 in turns with the daemon's loop. They need TensorFlow (Keras predict; fer's TFLite interpreter).
 """
 

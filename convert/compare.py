@@ -1,6 +1,6 @@
 """The daemon's loop against float TFLite, the original projects' loop and the fer package.
 
-    python -m fer_convert.compare --source clip.mp4 --compare --baseline seed --baseline fer --repeat 3
+    fer-convert compare --source clip.mp4 --compare --baseline seed --baseline fer --repeat 3
 
 Host side: the references need TensorFlow (and ``--baseline fer`` the fer package). Each
 comparison alternates the daemon's own loop (``fer-edge bench``'s, built from the same
@@ -16,10 +16,10 @@ import importlib
 import importlib.metadata
 import importlib.util
 import json
-import os
 import statistics
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -45,9 +45,8 @@ from fer_edge.errors import EdgeError
 from fer_edge.logs import configure_logging
 
 from .baselines import FER_SIZE, SEED_HAAR, fer_loop, seed_loop
+from .command import Tool
 
-# before fer or fer_convert.reference imports TensorFlow
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 TF_HINT = "pip install -e '.[convert]' (TensorFlow, host side)"
 # fer's declared dependencies pull in PyTorch (for MTCNN) and opencv-contrib-python, which would
 # replace the headless OpenCV; its Haar + TFLite pipeline needs neither.
@@ -212,10 +211,8 @@ def report(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def add_arguments(p: argparse.ArgumentParser) -> None:
     """The command line: fer-edge bench's measuring options, then what to compare with."""
-    p = argparse.ArgumentParser(prog="python -m fer_convert.compare", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
     add_measure_arguments(p)
     p.add_argument("--compare", action="store_true", help="int8 against float TFLite")
     p.add_argument("--float-model", help="float .tflite for --compare (default: converted from "
@@ -225,25 +222,32 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--baseline", choices=tuple(BASELINES), action="append",
                    help="alternate with the original projects' loop (seed) or the fer package's "
                         "(fer, on 640x480 frames); repeatable")
-    args = p.parse_args(argv)
-    if not (args.compare or args.baseline):
-        p.error("nothing to compare: pass --compare and/or --baseline seed|fer")
-    return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point: the report, or one JSON object with --json; errors as one line and an exit code."""
-    args = parse_args(argv)
+def nothing_to_compare(args: argparse.Namespace) -> str | None:
+    """The usage error of a run that asks for no comparison."""
+    if args.compare or args.baseline:
+        return None
+    return "nothing to compare: pass --compare and/or --baseline seed|fer"
+
+
+def run(args: argparse.Namespace) -> int:
+    """The report, or one JSON object with --json."""
     configure_logging("warning")  # LiteRT's, TensorFlow's and OpenCV's chatter would drown the report
-    try:
-        result = run_compare(args)
-    except EdgeError as exc:
-        print(f"fer_convert.compare: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        return 130
+    result = run_compare(args)
     print(json.dumps(result) if args.json else report(result), flush=True)
     return 0
+
+
+# A measuring tool like fer-edge bench: its failures (no face, a source or model it cannot use)
+# exit with fer-edge's codes for them.
+TOOL = Tool("compare", "the daemon's loop against float TFLite, the original projects and fer", __doc__,
+            add_arguments, run, input_errors=(), usage_problem=nothing_to_compare)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m fer_convert.compare``."""
+    return TOOL.main(argv)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 r"""Evaluate a Keras model or a .tflite file on any split of any FER2013 form.
 
-    python -m fer_convert.evaluate models/fer_edge_int8.tflite --data ../shared/data/fer2013.npz \
+    fer-convert evaluate models/fer_edge_int8.tflite --data ../shared/data/fer2013.npz \
         --split PrivateTest --json report.json --confusion confusion.png --reliability rel.png
 
 Prints accuracy, per-class precision/recall/F1, the expected calibration error (ECE) and
@@ -12,7 +12,7 @@ Several models are evaluated as an ensemble: the mean of their probabilities, ea
 averaged as the options say (the teachers ``train --teacher A --teacher B`` distils from are
 this ensemble with ``--mirror-average``).
 
-    python -m fer_convert.evaluate models/fer_edge.keras runs/other/model.keras \
+    fer-convert evaluate models/fer_edge.keras runs/other/model.keras \
         --data ../shared/data/fer2013.npz --split PublicTest --mirror-average
 """
 
@@ -20,20 +20,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from fer_edge.errors import ModelError
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from .calibrate import expected_calibration_error, negative_log_likelihood, plot_reliability  # noqa: E402
-from .data import LABELS, NO_MAJORITY, SIDE, DataError, Split, load  # noqa: E402
-from .keras_file import keras_file_problem, load_keras_model  # noqa: E402
-from .options import TTA_SIDE, output_problem, split_option, temperature, tta_side_problem  # noqa: E402
+from .calibrate import expected_calibration_error, negative_log_likelihood, plot_reliability
+from .command import Tool, ToolError
+from .data import LABELS, NO_MAJORITY, SIDE, Split, load
+from .keras_file import keras_file_problem, load_keras_model
+from .options import add_data_option, add_view_options, output_problem, split_option, views
 
 if TYPE_CHECKING:
     from .model import TTA
@@ -165,39 +163,30 @@ def has_tflite_identifier(path: Path) -> bool:
         return handle.read(8)[4:] == TFLITE_IDENTIFIER
 
 
-def test_time_views(args: argparse.Namespace) -> tuple[TTA | None, str | None]:
-    """The views the options ask for (None for .tflite files), or what is wrong with them."""
+def test_time_views(args: argparse.Namespace) -> TTA | None:
+    """The views the options ask for (None for .tflite files); ToolError naming what is wrong."""
     for model in args.model:
         if Path(model).suffix != ".tflite":
-            problem = keras_file_problem(model)
-            if problem:
-                return None, problem
+            if problem := keras_file_problem(model):
+                raise ToolError(problem)
         elif not Path(model).is_file():
-            return None, f"model {model} not found; {EVALUATES}"
+            raise ToolError(f"model {model} not found; {EVALUATES}")
         elif not has_tflite_identifier(Path(model)):
-            return None, f"{model} is not a TFLite model (no TFL3 identifier at byte 4); {EVALUATES}"
+            raise ToolError(f"{model} is not a TFLite model (no TFL3 identifier at byte 4); {EVALUATES}")
     keras_options = (args.tta_crops != 1 or args.temperature != 1 or args.centre_crop != SIDE
                      or args.mirror_average or args.blur != 0)
     tflite = [Path(model).suffix == ".tflite" for model in args.model]
     if all(tflite):
         if keras_options:
-            return None, ("--mirror-average, --tta-crops, --centre-crop, --blur and --temperature apply to "
-                          "Keras models; a .tflite file carries its own views and temperature (set "
-                          "them with fer_convert.quantize)")
-        return None, None
+            raise ToolError("--mirror-average, --tta-crops, --centre-crop, --blur and --temperature apply to "
+                            "Keras models; a .tflite file carries its own views and temperature (set "
+                            "them with fer-convert quantize)")
+        return None
     if any(tflite) and keras_options:
-        return None, ("--mirror-average, --tta-crops, --centre-crop, --blur and --temperature would apply "
-                      "to the Keras models of this ensemble only; evaluate .tflite and .keras "
-                      "files separately")
-    if args.temperature <= 0:
-        return None, f"--temperature must be positive, got {args.temperature}"
-    from .model import TTA  # imports Keras, which a .tflite evaluation does without
-
-    try:
-        return TTA(args.tta_crops, args.tta_side, args.mirror_average, args.centre_crop, args.blur), \
-            tta_side_problem(args.tta_crops, args.tta_side)
-    except ValueError as exc:
-        return None, str(exc)
+        raise ToolError("--mirror-average, --tta-crops, --centre-crop, --blur and --temperature would apply "
+                        "to the Keras models of this ensemble only; evaluate .tflite and .keras "
+                        "files separately")
+    return views(args)  # imports Keras, which a .tflite evaluation does without
 
 
 def title(models: list[str]) -> str:
@@ -205,50 +194,30 @@ def title(models: list[str]) -> str:
     return " + ".join(Path(model).name for model in models)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point: evaluate, print the table, write the JSON and PNG where asked."""
-    p = argparse.ArgumentParser(prog="python -m fer_convert.evaluate", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """evaluate's options."""
     p.add_argument("model", nargs="+",
                    help="a .keras model or a .tflite file; several: the mean of their scores")
-    p.add_argument("--data", required=True, help="fer2013.npz, fer2013.csv or an image-folder root")
+    add_data_option(p)
     p.add_argument("--split", default="PrivateTest", type=split_option)
     p.add_argument("--json", type=Path, help="write the report here")
     p.add_argument("--confusion", type=Path, help="write the confusion-matrix PNG here")
     p.add_argument("--reliability", type=Path, help="write the reliability-diagram PNG here")
-    p.add_argument("--mirror-average", action="store_true",
-                   help="Keras models: average each face with its mirror image (as the default int8 "
-                        "graph does)")
-    p.add_argument("--tta-crops", type=int, default=1, metavar="N",
-                   help="Keras models: average over N fixed crops (1: the whole face; up to 6: "
-                        "whole, centre, 4 corners), as quantize --tta-crops does")
-    p.add_argument("--tta-side", type=int, default=TTA_SIDE, metavar="PX", help="side of those crops")
-    p.add_argument("--centre-crop", type=int, default=SIDE, metavar="PX",
-                   help="Keras models: cut every view from the face's centre PX x PX (1..48), resized "
-                        "back to 48x48, as quantize --centre-crop does (default 48: the whole face)")
-    p.add_argument("--blur", type=float, default=0.0, metavar="SIGMA",
-                   help="Keras models: blur every view with a Gaussian of SIGMA px (0..0.6), as "
-                        "quantize --blur does (default 0: none)")
-    p.add_argument("--temperature", type=temperature, default=1.0,
-                   help="Keras models: divide the logits by this before the softmax")
-    args = p.parse_args(argv)
-    tta, problem = test_time_views(args)
+    add_view_options(p, quantizing=False)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Evaluate, print the table, write the JSON and PNG where asked."""
+    tta = test_time_views(args)
     outputs = [(args.json, ".json"), (args.confusion, ".png"), (args.reliability, ".png")]
-    problem = problem or next((trouble for path, suffix in outputs
-                               if path and (trouble := output_problem(path, args.model, suffix))), None)
-    if problem:
-        print(f"error: {problem}", file=sys.stderr)
-        return 2
-    try:
-        if len(args.model) > 1:  # an ensemble: every member loads before the first is scored
-            for model in args.model:
-                load_model(model)
-        split = load(args.data, args.split)
-        scores = np.mean([predict(model, split.images, tta, args.temperature) for model in args.model],
-                         axis=0)
-    except (DataError, ModelError) as exc:  # ModelError: a file that exists but does not load
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    for path, suffix in outputs:
+        if path and (problem := output_problem(path, args.model, suffix)):
+            raise ToolError(problem)
+    if len(args.model) > 1:  # an ensemble: every member loads before the first is scored
+        for model in args.model:
+            load_model(model)  # ModelError: a file that exists but does not load
+    split = load(args.data, args.split)
+    scores = np.mean([predict(model, split.images, tta, args.temperature) for model in args.model], axis=0)
     name = " + ".join(args.model) + (f" {tta.describe()}" if tta and tta.describe() else "")
     if args.temperature != 1:
         name += f" (T = {args.temperature:g})"
@@ -268,6 +237,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.reliability:
         plot_reliability(scores, split.labels, args.reliability, f"{title(args.model)}, {split.name}")
     return 0
+
+
+TOOL = Tool("evaluate", "score a .keras or .tflite model (or an ensemble) on a FER2013 split", __doc__,
+            add_arguments, run)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m fer_convert.evaluate``."""
+    return TOOL.main(argv)
 
 
 if __name__ == "__main__":

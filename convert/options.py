@@ -1,8 +1,9 @@
-"""Numeric command-line options with their ranges, checked when argparse reads them.
+"""The host tools' shared command-line options, and their ranges, checked when argparse reads them.
 
 ``p.add_argument("--epochs", type=number(int, low=1))`` turns ``--epochs 0`` into argparse's own
 one-line usage error (``argument --epochs: expected an integer >= 1, got '0'``, exit 2) before any
 data or model is loaded, where it used to surface minutes later as a TensorFlow traceback.
+``add_data_option`` and ``add_view_options`` define the options several tools take, once.
 """
 
 from __future__ import annotations
@@ -12,6 +13,13 @@ import math
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .command import ToolError
+from .data import SIDE, DataError, canonical_split
+
+if TYPE_CHECKING:
+    from .model import TTA
 
 
 def number(kind: type[int] | type[float], *, low: float | None = None, high: float | None = None,
@@ -44,8 +52,6 @@ def number(kind: type[int] | type[float], *, low: float | None = None, high: flo
 
 def split_option(name: str) -> str:
     """An argparse ``type=`` for a FER2013 split name (convert.data.canonical_split)."""
-    from .data import DataError, canonical_split
-
     try:
         return canonical_split(name)
     except DataError as exc:
@@ -65,6 +71,71 @@ def tta_side_problem(crops: int, side: int) -> str | None:
 
 # --temperature's range: the fitted ones are 0.77-0.80; outside this the softmax is flat or one-hot
 temperature = number(float, low=0.05, high=20)
+
+
+def temperature_option(value: str) -> float | str:
+    """quantize's --temperature: "fit" or a number in ``temperature``'s range."""
+    if value == "fit":
+        return value
+    try:
+        return temperature(value)
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"expected 'fit' or {str(exc).removeprefix('expected ')}") from None
+
+
+def add_data_option(parser: argparse.ArgumentParser) -> None:
+    """--data, the faces a tool reads (convert.data.load)."""
+    parser.add_argument("--data", required=True, help="fer2013.npz, fer2013.csv or an image-folder root")
+
+
+def add_view_options(parser: argparse.ArgumentParser, *, quantizing: bool) -> None:
+    """The test-time views and temperature (convert.model.TTA, with_temperature).
+
+    ``quantizing``: quantize builds them into the int8 graph, the face and its mirror by default,
+    and may fit the temperature. Otherwise evaluate's: the same graph run in float, for Keras
+    models only (a .tflite file carries its own views), the plain network by default.
+    """
+    scope = "" if quantizing else "Keras models: "
+    if quantizing:
+        parser.add_argument("--no-mirror-average", dest="mirror_average", action="store_false",
+                            help="export the plain network, without averaging each face with its mirror")
+    else:
+        parser.add_argument("--mirror-average", action="store_true",
+                            help="Keras models: average each face with its mirror image (as the default "
+                                 "int8 graph does)")
+    parser.add_argument("--tta-crops", type=int, default=1, metavar="N",
+                        help=f"{scope}average over N fixed crops inside the graph (1: the whole face only; "
+                             "up to 6: whole, centre, 4 corners); N x 2 passes with the mirror")
+    parser.add_argument("--tta-side", type=int, default=TTA_SIDE, metavar="PX",
+                        help="side of those crops (match train --crop)")
+    parser.add_argument("--centre-crop", type=int, default=SIDE, metavar="PX",
+                        help=f"{scope}cut every view from the face's centre PX x PX (1..48; an odd margin "
+                             "leaves its extra pixel at the bottom and right), resized back to 48x48 "
+                             "inside the graph: one slice and one resize, no extra pass (default 48: the "
+                             "whole face)")
+    parser.add_argument("--blur", type=float, default=0.0, metavar="SIGMA",
+                        help=f"{scope}blur every view with a Gaussian of SIGMA px (0..0.6; default 0: none), "
+                             "folded into the first convolution so the graph gains no op; it makes test "
+                             "faces look resampled, as the augmentation made every training face")
+    if quantizing:
+        parser.add_argument("--temperature", type=temperature_option, default=1.0, metavar="T|fit",
+                            help="divide the logits by T inside the graph; fit: fit T on PublicTest "
+                                 "(default 1)")
+    else:
+        parser.add_argument("--temperature", type=temperature, default=1.0, metavar="T",
+                            help="Keras models: divide the logits by T inside the graph (default 1)")
+
+
+def views(args: argparse.Namespace) -> TTA:
+    """The views ``add_view_options`` asked for (imports Keras); ToolError when they cannot be built."""
+    if problem := tta_side_problem(args.tta_crops, args.tta_side):
+        raise ToolError(problem)
+    from .model import TTA
+
+    try:
+        return TTA(args.tta_crops, args.tta_side, args.mirror_average, args.centre_crop, args.blur)
+    except ValueError as exc:
+        raise ToolError(str(exc)) from None
 
 
 def output_problem(path: Path, inputs: Iterable[str | Path] = (), suffix: str = "") -> str | None:

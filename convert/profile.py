@@ -1,6 +1,6 @@
 """Where an int8 model's time goes: the LiteRT time of each stage, one thread.
 
-    python -m fer_convert.profile models/fer_edge_fast.keras
+    fer-convert profile models/fer_edge_fast.keras
 
 Each prefix of the network (up to the normalisation, the stem, each stage's pool, the head)
 is quantized like the shipped model and its ``invoke`` timed on one face, best of 5. A stage's
@@ -13,20 +13,17 @@ model's 48x48 stage was found to cost a third of its time (models/README.md, "Th
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import timeit
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from fer_edge.errors import ModelError
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from .data import DataError  # noqa: E402
-from .keras_file import keras_file_problem, load_keras_model  # noqa: E402
-from .options import number  # noqa: E402
-from .quantize import representative_faces, to_int8  # noqa: E402
+from .command import Tool, ToolError
+from .keras_file import keras_file_problem, load_keras_model
+from .options import number
+from .quantize import representative_faces, to_int8
 
 SAMPLE = Path(__file__).resolve().parents[1] / "tests" / "data" / "fer2013_privatetest_sample.npz"
 
@@ -61,28 +58,19 @@ def profile(model_path: str | Path, faces: np.ndarray, number: int = 1000) -> li
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point: print each prefix's time and each stage's share."""
-    p = argparse.ArgumentParser(prog="python -m fer_convert.profile", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """profile's options."""
     p.add_argument("model", type=Path, help="a trained float .keras model")
     p.add_argument("--data", help="faces to calibrate with (default: the 500 test-sample faces)")
     p.add_argument("--number", type=number(int, low=1), default=1000, help="invokes per timing")
-    args = p.parse_args(argv)
-    problem = keras_file_problem(args.model)
-    if problem:
-        print(f"error: {problem}", file=sys.stderr)
-        return 2
-    try:
-        faces = representative_faces(args.data, 500, seed=0) if args.data else np.load(SAMPLE)["images"]
-    except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    try:
-        rows = profile(args.model, faces, args.number)
-    except ModelError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print each prefix's time and each stage's share."""
+    if problem := keras_file_problem(args.model):
+        raise ToolError(problem)
+    faces = representative_faces(args.data, 500, seed=0) if args.data else np.load(SAMPLE)["images"]
+    rows = profile(args.model, faces, args.number)
     total = rows[-1][1]
     print(f"{args.model}: {total:.1f} µs per invoke (int8, 1 thread)")
     previous = 0.0
@@ -91,6 +79,14 @@ def main(argv: list[str] | None = None) -> int:
               f"({(cumulative - previous) / total:.0%})")
         previous = cumulative
     return 0
+
+
+TOOL = Tool("profile", "time each stage of a network's int8 conversion", __doc__, add_arguments, run)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m fer_convert.profile``."""
+    return TOOL.main(argv)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
 r"""Quantize a trained Keras model to a full-integer int8 TFLite model, with accuracy gates.
 
-    python -m fer_convert.quantize runs/main/model.keras --data ../shared/data/fer2013.npz \
+    fer-convert quantize runs/main/model.keras --data ../shared/data/fer2013.npz \
         --centre-crop 47 --out models/fer_edge_int8.tflite      # the shipped default's graph
 
-    python -m fer_convert.quantize runs/main/model.keras --data ../shared/data/fer2013.npz \
+    fer-convert quantize runs/main/model.keras --data ../shared/data/fer2013.npz \
         --tta-crops 5 --temperature fit --out runs/main/model_int8.tflite
 
 The output takes uint8 [1, 48, 48, 1] raw pixels and returns 7 uint8 scores, averaged inside
@@ -23,28 +23,25 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import os
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from fer_edge.errors import ModelError
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from .calibrate import (  # noqa: E402
+from .calibrate import (
     averaged_probabilities,
     expected_calibration_error,
     fit_temperature,
     negative_log_likelihood,
 )
-from .data import SIDE, DataError, load  # noqa: E402
-from .evaluate import predict_keras, predict_tflite  # noqa: E402
-from .keras_file import keras_file_problem, load_keras_model  # noqa: E402
-from .options import TTA_SIDE, number, output_problem, split_option, temperature, tta_side_problem  # noqa: E402
+from .command import Tool, ToolError
+from .data import load
+from .evaluate import predict_keras, predict_tflite
+from .keras_file import keras_file_problem, load_keras_model
+from .options import add_data_option, add_view_options, number, output_problem, split_option, views
 
 if TYPE_CHECKING:
     import keras
@@ -53,8 +50,10 @@ if TYPE_CHECKING:
     from .model import TTA
 
 
-class QuantizationError(Exception):
+class QuantizationError(ToolError):
     """The int8 model is not acceptable: float ops left, or too much accuracy lost."""
+
+    exit_code = 1  # the input was fine; the result failed its gate
 
 
 def representative_faces(data: str | Path, count: int, seed: int) -> np.ndarray:
@@ -168,22 +167,10 @@ def quantize(model_path: Path, data: str | Path, out: Path, gate_split: str = "P
             "float_accuracy": round(float_acc, 4), "int8_accuracy": round(int8_acc, 4), **calibration}
 
 
-def temperature_option(value: str) -> float | str:
-    """--temperature's value: "fit" or a number in convert.options.temperature's range."""
-    if value == "fit":
-        return value
-    try:
-        return temperature(value)
-    except argparse.ArgumentTypeError as exc:
-        raise argparse.ArgumentTypeError(f"expected 'fit' or {str(exc).removeprefix('expected ')}") from None
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point: quantize and print the float and int8 accuracies."""
-    p = argparse.ArgumentParser(prog="python -m fer_convert.quantize", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """quantize's options."""
     p.add_argument("model", type=Path, help="the trained float .keras model")
-    p.add_argument("--data", required=True, help="fer2013.npz, fer2013.csv or an image-folder root")
+    add_data_option(p)
     p.add_argument("--out", type=Path, required=True, help="the int8 .tflite file to write")
     p.add_argument("--gate-split", default="PublicTest", type=split_option,
                    help="split on which float and int8 are compared (default: PublicTest, the selection "
@@ -192,45 +179,16 @@ def main(argv: list[str] | None = None) -> int:
                    help="largest accuracy loss allowed, in points (negative: int8 must gain that much)")
     p.add_argument("--calibration-faces", type=number(int, low=7), default=1000,
                    help="real training faces (an equal number per class) that set the int8 ranges")
-    p.add_argument("--no-mirror-average", dest="mirror_average", action="store_false",
-                   help="export the plain network, without averaging each face with its mirror")
-    p.add_argument("--tta-crops", type=int, default=1, metavar="N",
-                   help="average over N fixed crops inside the graph (1: the whole face only; "
-                        "up to 6: whole, centre, 4 corners); N x 2 passes with the mirror")
-    p.add_argument("--tta-side", type=int, default=TTA_SIDE, metavar="PX",
-                   help="side of those crops (match train --crop)")
-    p.add_argument("--centre-crop", type=int, default=SIDE, metavar="PX",
-                   help="cut every view from the face's centre PX x PX (1..48; an odd margin leaves "
-                        "its extra pixel at the bottom and right), resized back to 48x48 inside the "
-                        "graph: one slice and one resize, no extra pass (default 48: the whole face)")
-    p.add_argument("--blur", type=float, default=0.0, metavar="SIGMA",
-                   help="blur every view with a Gaussian of SIGMA px (0..0.6; default 0: none), "
-                        "folded into the first convolution so the graph gains no op; it makes test "
-                        "faces look resampled, as the augmentation made every training face")
-    p.add_argument("--temperature", type=temperature_option, default=1.0, metavar="T|fit",
-                   help="divide the logits by T inside the graph; fit: fit T on PublicTest (default 1)")
-    args = p.parse_args(argv)
-    problem = (keras_file_problem(args.model) or output_problem(args.out, [args.model], suffix=".tflite")
-               or tta_side_problem(args.tta_crops, args.tta_side))
-    if problem:
-        print(f"error: {problem}", file=sys.stderr)
-        return 2
-    from .model import TTA
+    add_view_options(p, quantizing=True)
 
-    try:
-        tta = TTA(args.tta_crops, args.tta_side, args.mirror_average, args.centre_crop, args.blur)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    try:
-        result = quantize(args.model, args.data, args.out, args.gate_split, args.max_drop,
-                          args.calibration_faces, tta=tta, temperature=args.temperature)
-    except (DataError, ModelError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except QuantizationError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+
+def run(args: argparse.Namespace) -> int:
+    """Quantize and print the float and int8 accuracies."""
+    if problem := (keras_file_problem(args.model)
+                   or output_problem(args.out, [args.model], suffix=".tflite")):
+        raise ToolError(problem)
+    result = quantize(args.model, args.data, args.out, args.gate_split, args.max_drop,
+                      args.calibration_faces, tta=views(args), temperature=args.temperature)
     if "nll_before" in result:
         print(f"temperature {result['temperature']:.4f} fitted on {result['calibration_split']}: "
               f"NLL {result['nll_before']:.4f} -> {result['nll_after']:.4f}, "
@@ -238,6 +196,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {result['out']} ({result['bytes']} bytes): {result['split']} accuracy "
           f"float {100 * result['float_accuracy']:.2f}%, int8 {100 * result['int8_accuracy']:.2f}%")
     return 0
+
+
+TOOL = Tool("quantize", "convert a Keras model to int8 TFLite, with accuracy gates", __doc__,
+            add_arguments, run)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m fer_convert.quantize``."""
+    return TOOL.main(argv)
 
 
 if __name__ == "__main__":

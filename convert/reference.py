@@ -1,20 +1,17 @@
-"""The float references ``fer_convert.compare`` measures the int8 model against (TensorFlow).
+"""The float references ``fer-convert compare`` measures the int8 model against (TensorFlow).
 
-``fer-edge bench`` lives in ``edge/`` and never imports TensorFlow; ``fer_convert.compare`` calls
+``fer-edge bench`` lives in ``edge/`` and never imports TensorFlow; ``fer-convert compare`` calls
 these two helpers for ``--compare`` (a float TFLite model) and ``--baseline seed`` (Keras predict
 per face).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 if TYPE_CHECKING:
     from .model import TTA

@@ -1,6 +1,6 @@
 r"""Average the weights of models fine-tuned from one starting point: a uniform "model soup".
 
-    python -m fer_convert.soup runs/ft_seed1234/model.keras runs/ft_seed2/model.keras \
+    fer-convert soup runs/ft_seed1234/model.keras runs/ft_seed2/model.keras \
         --out runs/soup/model.keras
 
 Wortsman et al. 2022 ("Model soups", ICML) found that fine-tunes of one pre-trained model lie
@@ -17,21 +17,18 @@ types and weight shapes.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from fer_edge.errors import ModelError
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from .keras_file import keras_file_problem, load_keras_model  # noqa: E402
-from .options import output_problem  # noqa: E402
+from .command import Tool, ToolError
+from .keras_file import keras_file_problem, load_keras_model
+from .options import output_problem
 
 
-class SoupError(ValueError):
+class SoupError(ToolError, ValueError):
     """The models cannot be averaged (different architectures, fewer than two)."""
 
 
@@ -71,13 +68,14 @@ def soup(paths: Sequence[Path], out: Path) -> None:
     result.save(out)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point: average the models and write the soup."""
-    p = argparse.ArgumentParser(prog="python -m fer_convert.soup", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """soup's options."""
     p.add_argument("model", type=Path, nargs="+", help="two or more .keras fine-tunes of one model")
     p.add_argument("--out", type=Path, required=True, help="the averaged .keras model to write")
-    args = p.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Average the models and write the soup."""
     problems = [problem for m in args.model if (problem := keras_file_problem(m))]
     if args.out.suffix != ".keras":
         problems.append(f"--out {args.out} is not a .keras file; name the soup X.keras")
@@ -89,15 +87,18 @@ def main(argv: list[str] | None = None) -> int:
         problems.append("a model is given twice: a soup of copies is the model itself; "
                         "pass each fine-tune once")
     if problems:
-        print("error: " + "; ".join(problems), file=sys.stderr)
-        return 2
-    try:
-        soup(args.model, args.out)
-    except (SoupError, ModelError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        raise SoupError("; ".join(problems))
+    soup(args.model, args.out)
     print(f"wrote {args.out}: the mean of {len(args.model)} models' weights")
     return 0
+
+
+TOOL = Tool("soup", "average the weights of fine-tunes of one model", __doc__, add_arguments, run)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m fer_convert.soup``."""
+    return TOOL.main(argv)
 
 
 if __name__ == "__main__":

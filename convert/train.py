@@ -1,10 +1,10 @@
 r"""Train the expression CNN on FER2013; resumable, with model selection on PublicTest only.
 
-    python -m fer_convert.train --data ../shared/data/fer2013.npz --out runs/main
-    python -m fer_convert.train --data ../shared/data/fer2013.npz --out runs/main --resume
-    python -m fer_convert.train --data ../shared/data/fer2013.npz --out runs/stem --stem 16 \
+    fer-convert train --data ../shared/data/fer2013.npz --out runs/main
+    fer-convert train --data ../shared/data/fer2013.npz --out runs/main --resume
+    fer-convert train --data ../shared/data/fer2013.npz --out runs/stem --stem 16 \
         --widths 32 64 128 --teacher models/fer_edge.keras        # distil the fast network
-    python -m fer_convert.train --data ../shared/data/fer2013.npz --out runs/recipe \
+    fer-convert train --data ../shared/data/fer2013.npz --out runs/recipe \
         --class-weights none --mixup 0.2 --ema 0.999 --crop 44    # the recipe levers
 
 The levers default to the shipped models' recipe: square-root class weights, no mixup, no
@@ -24,71 +24,26 @@ import argparse
 import csv
 import json
 import logging
-import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 from fer_edge.errors import ModelError
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from .augment import make_dataset  # noqa: E402
-from .data import LABELS, SIDE, DataError, Split, load  # noqa: E402
-from .keras_file import load_keras_model  # noqa: E402
-from .options import number, output_problem  # noqa: E402
-from .teachers import distilled, teacher_probabilities  # noqa: E402
+from .augment import make_dataset
+from .command import Tool, ToolError
+from .data import SIDE, load
+from .keras_file import load_keras_model
+from .options import add_data_option, number, output_problem
+from .targets import class_weights, selection_split, targets
+from .teachers import distilled, teacher_probabilities
 
 if TYPE_CHECKING:
     import keras
 
 log = logging.getLogger(__name__)
-
-
-def class_weights(labels: np.ndarray, mode: str = "sqrt") -> np.ndarray | None:
-    """(7,) per-class loss weights with mean 1 over the samples; None for ``mode`` "none".
-
-    "sqrt": 1 / sqrt(count), the shipped models' choice. Disgust has 436 training faces
-    against Happy's 7,215; full inverse weighting ("inverse": 1 / count) makes the model
-    over-predict the rare classes, while the square root lifts Disgust's recall and costs
-    little overall accuracy.
-    """
-    if mode == "none":
-        return None
-    counts = np.maximum(np.bincount(labels, minlength=len(LABELS)).astype(np.float64), 1)
-    weights = {"sqrt": 1.0 / np.sqrt(counts), "inverse": 1.0 / counts}[mode]
-    return (weights / (weights[labels].mean())).astype(np.float32)
-
-
-def targets(split: Split, labels: str, original_share: float = 0.0) -> np.ndarray:
-    """Training targets: one-hot FER2013 labels ("fer"), or FER+ vote shares ("ferplus", npz
-    only) with ``original_share`` of the one-hot FER2013 label mixed in.
-
-    The FER+ votes for contempt, unknown and not-a-face are left out of the shares
-    (convert.data.ferplus_soft_labels); faces with no FER+ vote for any of the seven classes
-    keep their FER2013 label.
-    """
-    one_hot = np.eye(len(LABELS), dtype=np.float32)[split.labels]
-    if labels == "fer":
-        return one_hot
-    if split.soft_labels is None:
-        raise DataError("--labels ferplus needs fer2013.npz, which carries the FER+ votes")
-    return (1 - original_share) * split.soft_labels + original_share * one_hot
-
-
-def selection_split(split: Split, labels: str) -> tuple[Split, np.ndarray]:
-    """The PublicTest faces and one-hot targets model selection scores.
-
-    With FER+ labels the run is selected on the FER+ majority (faces without a 7-class
-    majority left out), the figure the project reports first; otherwise on FER2013's labels.
-    """
-    if labels == "fer" or split.ferplus_majority is None:
-        return split, np.eye(len(LABELS), dtype=np.float32)[split.labels]
-    keep = np.flatnonzero(split.ferplus_majority >= 0)
-    kept = split.subset(keep)
-    assert kept.ferplus_majority is not None
-    return kept, np.eye(len(LABELS), dtype=np.float32)[kept.ferplus_majority]
 
 
 def best_so_far(history: Path) -> float | None:
@@ -165,7 +120,7 @@ def compiled_model(args: argparse.Namespace, train_faces: int) -> keras.Model:
 TEACHER_WEIGHT = 0.7  # --teacher-weight's default: the teacher's share of the targets
 
 
-class TrainError(Exception):
+class TrainError(ToolError):
     """The run cannot start as asked: a lever out of range, or an --out that cannot hold it."""
 
 
@@ -276,11 +231,9 @@ def train(args: argparse.Namespace) -> dict:
     return summary
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def add_arguments(p: argparse.ArgumentParser) -> None:
     """Command-line options of the training run."""
-    p = argparse.ArgumentParser(prog="python -m fer_convert.train", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", required=True, help="fer2013.npz, fer2013.csv or an image-folder root")
+    add_data_option(p)
     p.add_argument("--out", required=True, help="run folder (checkpoints, history, model)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--init", help="start from this .keras model's weights (fine-tuning)")
@@ -331,20 +284,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=number(int, low=0), default=0, help="TensorFlow threads (0: all cores)")
     p.add_argument("--bf16", action="store_true", help="mixed bfloat16 (faster on CPUs with AVX512-BF16)")
     p.add_argument("--progress", choices=("epoch", "bar"), default="epoch")
-    return p.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point: train, then print the summary as JSON."""
+def run(args: argparse.Namespace) -> int:
+    """Train, then print the summary as JSON."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    args = parse_args(argv)
-    try:
-        summary = train(args)
-    except (DataError, ModelError, TrainError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps(summary, indent=2))
+    print(json.dumps(train(args), indent=2))
     return 0
+
+
+TOOL = Tool("train", "train the expression network on FER2013 (resumable)", __doc__, add_arguments, run)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Command-line options of the training run, parsed."""
+    return TOOL.parser().parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m fer_convert.train``."""
+    return TOOL.main(argv)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ PYTHON=${PYTHON:-.venv/bin/python}
   echo "error: no $PYTHON; run make test first (it builds .venv with the host tools) or set PYTHON" >&2; exit 2; }
 mkdir -p models/reports
 evaluate() {  # MODEL SPLIT REPORT [the int8 graph's views: --mirror-average, --centre-crop, --blur]
-  "$PYTHON" -m fer_convert.evaluate "$1" --data "$data" --split "$2" --json "models/reports/$3" "${@:4}"
+  "$PYTHON" -m fer_convert evaluate "$1" --data "$data" --split "$2" --json "models/reports/$3" "${@:4}"
 }
 for split in PrivateTest PublicTest Training; do
   # the default model: the plain float network, the same through the views of its int8 graph
@@ -28,12 +28,12 @@ for split in PrivateTest PublicTest Training; do
     evaluate models/fer_edge_fast.keras "$split" "fast_float_views_$split.json" --blur 0.5
   evaluate models/fer_edge_fast_int8.tflite "$split" "fast_int8_$split.json"
 done
-"$PYTHON" -m fer_convert.evaluate models/fer_edge_int8.tflite --data "$data" --split PrivateTest \
+"$PYTHON" -m fer_convert evaluate models/fer_edge_int8.tflite --data "$data" --split PrivateTest \
   --confusion models/confusion_matrix.png > /dev/null
-"$PYTHON" -m fer_convert.evaluate models/fer_edge_fast_int8.tflite --data "$data" --split PrivateTest \
+"$PYTHON" -m fer_convert evaluate models/fer_edge_fast_int8.tflite --data "$data" --split PrivateTest \
   --confusion models/confusion_matrix_fast.png > /dev/null
 # calibration: how far each int8 model's confidence is from its accuracy, bin by bin
-"$PYTHON" -m fer_convert.evaluate models/fer_edge_int8.tflite --data "$data" --split PrivateTest \
+"$PYTHON" -m fer_convert evaluate models/fer_edge_int8.tflite --data "$data" --split PrivateTest \
   --reliability models/reliability.png > /dev/null
-"$PYTHON" -m fer_convert.evaluate models/fer_edge_fast_int8.tflite --data "$data" --split PrivateTest \
+"$PYTHON" -m fer_convert evaluate models/fer_edge_fast_int8.tflite --data "$data" --split PrivateTest \
   --reliability models/reliability_fast.png > /dev/null

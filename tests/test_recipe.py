@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.tensorflow, pytest.mark.slow]
 
 
 def test_class_weights_modes():
-    from fer_convert.train import class_weights
+    from fer_convert.targets import class_weights
 
     labels = np.array([0] * 60 + [1] * 15 + [3] * 25)
     assert class_weights(labels, "none") is None
@@ -76,7 +76,7 @@ def test_random_crop_is_a_window_resized_back_to_48(sample):
 def test_training_pipeline_with_crops_camera_mixup_and_weights(sample):
     from fer_convert.augment import make_dataset
     from fer_convert.data import Split
-    from fer_convert.train import class_weights
+    from fer_convert.targets import class_weights
 
     images, labels = sample[0][:64], sample[1][:64]
     y = np.eye(7, dtype=np.float32)[labels]
