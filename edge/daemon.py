@@ -9,7 +9,6 @@ starts them in a fixed order, fans each loop tick out to them, and stops them in
 from __future__ import annotations
 
 import logging
-import math
 import signal
 import threading
 from collections.abc import Callable
@@ -57,8 +56,8 @@ def build_pipeline(config: Config, *, publisher: EventSink | None = None,
         grabber=grabber,
         detector=detector or build_detector(config.detector),
         tracker=FaceTracker(iou_threshold=tracking.iou_threshold, max_missed=tracking.max_missed,
-                            smoothing=Smoothing(time_constant=-(1 / 30) / math.log1p(-min(tracking.smoothing, 0.999)),
-                                                margin=tracking.hysteresis)),
+                            smoothing=Smoothing(tracking.smoothing_time, tracking.hysteresis,
+                                                tracking.min_confidence, tracking.min_dwell)),
         classifier=classifier or build_classifier(config),
         publisher=publisher,
         policy=EventPolicy(config.publish.mode, config.publish.heartbeat),

@@ -61,6 +61,11 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     return config
 
 
+# Keys that changed meaning: the hint replaces a bare "unknown key".
+RENAMED = {"tracking.smoothing": "; it was a weight per frame, replaced by tracking.smoothing_time "
+                                 "in seconds (0.5 for the old 0.3 at 30 fps)"}
+
+
 def build(cls: type, data: dict[str, Any], prefix: str, from_text: set[str], problems: list[str]) -> Any:
     """A ``cls`` dataclass from ``data``; problems are appended; keys in ``from_text`` are coerced."""
     hints = typing.get_type_hints(cls)
@@ -69,7 +74,8 @@ def build(cls: type, data: dict[str, Any], prefix: str, from_text: set[str], pro
     for key, value in data.items():
         dotted = f"{prefix}{key}"
         if key not in fields:
-            problems.append(f"{dotted}: unknown key (known: {', '.join(sorted(fields))})")
+            hint = RENAMED.get(dotted, "")
+            problems.append(f"{dotted}: unknown key{hint} (known: {', '.join(sorted(fields))})")
             continue
         kind = hints[key]
         if isinstance(kind, type) and dataclasses.is_dataclass(kind):

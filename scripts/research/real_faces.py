@@ -51,16 +51,18 @@ def split_of(image: str) -> str:
 def recall_table(truth: list[str], predicted: list[str | None], labels: tuple[str, ...]) -> dict:
     """Accuracy, macro recall over the labels present, per-label recall and the confusion counts."""
     present = [label for label in labels if label in truth]
-    confusion = {t: Counter(p or "no face" for tt, p in zip(truth, predicted) if tt == t) for t in present}
+    pairs = list(zip(truth, predicted, strict=True))
+    confusion = {t: Counter(p or "no face" for tt, p in pairs if tt == t) for t in present}
     recall = {t: confusion[t][t] / sum(confusion[t].values()) for t in present}
-    return {"photos": len(truth), "accuracy": sum(t == p for t, p in zip(truth, predicted)) / max(len(truth), 1),
+    return {"photos": len(truth), "accuracy": sum(t == p for t, p in pairs) / max(len(truth), 1),
             "macro_recall": float(np.mean(list(recall.values()))) if recall else 0.0,
             "recall": recall, "confusion": {t: dict(c) for t, c in confusion.items()}}
 
 
 def evaluate_wild(folder: Path, model: str | None, detector: str, scores_out: Path | None) -> dict:
     """Every photo of ``folder/labels.csv`` through the still-image path; the tables by split."""
-    predictor = FacePredictor(still_detector(DetectorConfig(type=detector)), TFLiteExpressionClassifier(model))
+    predictor = FacePredictor(still_detector(DetectorConfig(type=detector)),
+                              TFLiteExpressionClassifier(model))
     labels = predictor.classifier.labels
     rows = list(csv.DictReader((folder / "labels.csv").open()))
     predicted: list[str | None] = []
@@ -102,7 +104,8 @@ def evaluate_clip(clip: Path, config_path: str | None, model: str | None, detect
     minutes = pipeline.grabber.frames_read / fps / 60
     total = sum(per_frame.values())
     return {"clip": clip.name, "frames": pipeline.grabber.frames_read, "seconds": round(minutes * 60, 2),
-            "face_results": total, "shares": {k: round(per_frame[k] / max(total, 1), 4) for k in DEFAULT_LABELS},
+            "face_results": total,
+            "shares": {k: round(per_frame[k] / max(total, 1), 4) for k in DEFAULT_LABELS},
             "changes": changes, "changes_per_minute": round(changes / minutes, 1) if minutes else None}
 
 
@@ -123,7 +126,8 @@ def print_wild(report: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="what", required=True)
     wild = sub.add_parser("wild", help="labelled photos: recall per class, confusion, accuracy, macro recall")
     wild.add_argument("folder", type=Path, help="a folder with labels.csv and images/")
