@@ -59,6 +59,18 @@ class Split:
         majority = None if self.ferplus_majority is None else self.ferplus_majority[index]
         return Split(self.name, self.images[index], self.labels[index], soft, majority)
 
+    def scored_by(self, labels: str) -> Split:
+        """The split as ``labels`` ("fer" or "ferplus") scores it: itself, or its faces with a
+        7-class FER+ majority, labelled with it (DataError where the data has no FER+ votes)."""
+        if labels == "fer":
+            return self
+        if self.ferplus_majority is None:
+            raise DataError("FER+ labels need fer2013.npz, which carries the FER+ votes")
+        kept = self.subset(np.flatnonzero(self.ferplus_majority != NO_MAJORITY))
+        assert kept.ferplus_majority is not None
+        return Split(f"{self.name} (FER+ majority)", kept.images, kept.ferplus_majority.astype(np.uint8),
+                     kept.soft_labels, kept.ferplus_majority)
+
 
 def canonical_split(name: str) -> str:
     """Map ``train``/``val``/``test`` and any capitalisation onto a FER2013 Usage name."""

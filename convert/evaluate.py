@@ -78,8 +78,8 @@ def predict(model_path: str | Path, images: np.ndarray, tta: TTA | None = None,
     return predict_keras(model_path, images, tta, temperature)
 
 
-def ferplus_accuracy(split: Split, predicted: np.ndarray) -> dict | None:
-    """Accuracy against the FER+ majority labels; None where the data has no FER+ votes.
+def ferplus_accuracy(split: Split, scores: np.ndarray) -> dict | None:
+    """Accuracy, ECE and NLL against the FER+ majority labels; None where the data has no FER+ votes.
 
     FER+ (Barsoum et al. 2016) relabelled every FER2013 face with 10 crowd votes over
     8 emotions, unknown and not-a-face. The majority is Barsoum et al.'s (convert.data.
@@ -90,8 +90,13 @@ def ferplus_accuracy(split: Split, predicted: np.ndarray) -> dict | None:
     if split.ferplus_majority is None:
         return None
     kept = split.ferplus_majority != NO_MAJORITY
-    accuracy = float(np.mean(predicted[kept] == split.ferplus_majority[kept])) if kept.any() else 0.0
-    return {"faces": int(kept.sum()), "excluded": int((~kept).sum()), "accuracy": round(accuracy, 4)}
+    if not kept.any():
+        return {"faces": 0, "excluded": int((~kept).sum()), "accuracy": 0.0}
+    majority, kept_scores = split.ferplus_majority[kept], scores[kept]
+    return {"faces": int(kept.sum()), "excluded": int((~kept).sum()),
+            "accuracy": round(float(np.mean(kept_scores.argmax(1) == majority)), 4),
+            "ece": round(expected_calibration_error(kept_scores, majority), 4),
+            "nll": round(negative_log_likelihood(kept_scores, majority), 4)}
 
 
 def report(labels: np.ndarray, predicted: np.ndarray) -> dict:
@@ -149,7 +154,8 @@ def format_report(result: dict) -> str:
     if result.get("ferplus"):
         fp = result["ferplus"]
         lines.append(f"FER+ majority labels: accuracy {100 * fp['accuracy']:.2f}% over {fp['faces']} "
-                     f"faces ({fp['excluded']} without a 7-class majority left out)")
+                     f"faces ({fp['excluded']} without a 7-class majority left out)"
+                     + (f", ECE {100 * fp['ece']:.2f}%, NLL {fp['nll']:.4f}" if "ece" in fp else ""))
     return "\n".join(lines)
 
 
@@ -225,7 +231,7 @@ def run(args: argparse.Namespace) -> int:
     result = {"model": name, "split": split.name, **report(split.labels, predicted),
               "ece": round(expected_calibration_error(scores, split.labels), 4),
               "nll": round(negative_log_likelihood(scores, split.labels), 4),
-              "ferplus": ferplus_accuracy(split, predicted)}
+              "ferplus": ferplus_accuracy(split, scores)}
     print(format_report(result))
     for path, _ in outputs:
         if path:

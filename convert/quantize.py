@@ -74,11 +74,12 @@ def convert(model_path: str | Path, faces: np.ndarray, tta: TTA, temperature: fl
     return to_int8(with_test_time_average(model, tta), faces)
 
 
-def fitted_temperature(model_path: str | Path, data: str | Path, tta: TTA) -> dict:
-    """Fit the temperature on PublicTest; with the NLL (nats) and ECE (share) before and after."""
+def fitted_temperature(model_path: str | Path, data: str | Path, tta: TTA, labels: str = "fer") -> dict:
+    """Fit the temperature on PublicTest scored by ``labels`` (convert.data.Split.scored_by); with
+    the NLL (nats) and ECE (share) before and after."""
     from .model import view_logits
 
-    split = load(data, "PublicTest")
+    split = load(data, "PublicTest").scored_by(labels)
     logits = view_logits(load_keras_model(model_path), split.images, tta)
     temperature = fit_temperature(logits, split.labels)
     before, after = averaged_probabilities(logits), averaged_probabilities(logits, temperature)
@@ -129,17 +130,18 @@ def float_ops(tflite_path: str | Path) -> list[str]:
 
 def quantize(model_path: Path, data: str | Path, out: Path, gate_split: str = "PublicTest",
              max_drop: float = 1.0, calibration_faces: int = 1000, seed: int = 0,
-             tta: TTA | None = None, temperature: float | str = 1.0) -> dict:
+             tta: TTA | None = None, temperature: float | str = 1.0, labels: str = "fer") -> dict:
     """Convert, check for float ops and the accuracy drop, then write ``out``.
 
     ``tta``: the views averaged inside the graph (None: the face and its mirror, ``TTA()``);
-    ``temperature``: a number, or "fit" to fit one on PublicTest (``fitted_temperature``).
+    ``temperature``: a number, or "fit" to fit one on PublicTest (``fitted_temperature``);
+    ``labels``: what the fit and the gate score against, FER2013's labels or the FER+ majority.
     """
     from .metadata import with_views
     from .model import TTA
 
     tta = tta or TTA()
-    calibration = (fitted_temperature(model_path, data, tta)
+    calibration = (fitted_temperature(model_path, data, tta, labels)
                    if temperature == "fit" else {"temperature": float(temperature)})
     temperature = calibration["temperature"]
     faces = representative_faces(data, calibration_faces, seed)
@@ -151,19 +153,19 @@ def quantize(model_path: Path, data: str | Path, out: Path, gate_split: str = "P
             raise QuantizationError(
                 f"the int8 model still has float ops: {', '.join(sorted(set(leftovers)))}; "
                 "replace those layers with ones that have int8 builtins")
-        split = load(data, gate_split)
+        split = load(data, gate_split).scored_by(labels)
         float_scores = predict_keras(model_path, split.images, tta, temperature)
         float_acc = float(np.mean(float_scores.argmax(1) == split.labels))
         int8_acc = float(np.mean(predict_tflite(candidate, split.images).argmax(1) == split.labels))
         drop = 100 * (float_acc - int8_acc)
         if drop > max_drop:
             raise QuantizationError(
-                f"int8 accuracy on {gate_split} is {100 * int8_acc:.2f}%, {drop:.2f} points below "
+                f"int8 accuracy on {split.name} is {100 * int8_acc:.2f}%, {drop:.2f} points below "
                 f"float ({100 * float_acc:.2f}%), more than the {max_drop} allowed; calibrate on "
                 "more faces (--calibration-faces) or train with quantization-aware training")
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(candidate.read_bytes())
-    return {"out": str(out), "bytes": out.stat().st_size, "split": gate_split,
+    return {"out": str(out), "bytes": out.stat().st_size, "split": split.name,
             "float_accuracy": round(float_acc, 4), "int8_accuracy": round(int8_acc, 4), **calibration}
 
 
@@ -180,6 +182,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--calibration-faces", type=number(int, low=7), default=1000,
                    help="real training faces (an equal number per class) that set the int8 ranges")
     add_view_options(p, quantizing=True)
+    p.add_argument("--labels", choices=("fer", "ferplus"), default="fer",
+                   help="score the temperature fit and the gate against FER2013's labels or the FER+ "
+                        "majority (the faces that have one); use ferplus for models trained on FER+")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -188,7 +193,8 @@ def run(args: argparse.Namespace) -> int:
                    or output_problem(args.out, [args.model], suffix=".tflite")):
         raise ToolError(problem)
     result = quantize(args.model, args.data, args.out, args.gate_split, args.max_drop,
-                      args.calibration_faces, tta=views(args), temperature=args.temperature)
+                      args.calibration_faces, tta=views(args), temperature=args.temperature,
+                      labels=args.labels)
     if "nll_before" in result:
         print(f"temperature {result['temperature']:.4f} fitted on {result['calibration_split']}: "
               f"NLL {result['nll_before']:.4f} -> {result['nll_after']:.4f}, "

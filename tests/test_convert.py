@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from fer_convert.data import LABELS, DataError, load
+from fer_convert.data import LABELS, DataError, Split, load
 from support.fer2013 import usages_for, write_csv
 
 pytestmark = [pytest.mark.tensorflow, pytest.mark.slow]
@@ -41,6 +41,24 @@ def test_npz_carries_ferplus_soft_labels(tmp_path, sample):
     split = load(tmp_path / "f.npz", "test")
     assert split.name == "PrivateTest" and len(split) == 10
     assert np.allclose(split.soft_labels[:, LABELS.index("happy")], 1.0)
+
+
+def test_a_split_scored_by_the_ferplus_majority_keeps_the_faces_that_have_one(tmp_path, sample):
+    images, labels = sample[0][:4], np.zeros(4, np.uint8)  # FER2013: all angry
+    votes = np.zeros((4, 10), np.uint8)
+    votes[0, 1] = 9  # happiness
+    votes[1, 0] = 6  # neutral
+    votes[2, 7] = 8  # contempt: no FER2013 class
+    votes[3, [0, 3]] = 5  # neutral and sadness tie: no majority
+    np.savez(tmp_path / "f.npz", images=images, labels=labels, usage=np.full(4, 1, np.uint8),
+             ferplus_votes=votes)
+    split = load(tmp_path / "f.npz", "PublicTest")
+    assert split.scored_by("fer") is split
+    scored = split.scored_by("ferplus")
+    assert [LABELS[i] for i in scored.labels] == ["happy", "neutral"]
+    assert np.array_equal(scored.images, images[:2])
+    with pytest.raises(DataError, match="FER\\+ labels need fer2013.npz"):
+        Split("PublicTest", images, labels).scored_by("ferplus")  # from a csv: no votes
 
 
 @pytest.mark.parametrize("content, message", [
