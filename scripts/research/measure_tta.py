@@ -20,17 +20,13 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from fer_convert.calibrate import expected_calibration_error  # noqa: E402
-from fer_convert.data import SIDE, DataError, load  # noqa: E402
+from fer_convert.calibrate import expected_calibration_error  # importing fer_convert quiets TensorFlow
+from fer_convert.data import SIDE, DataError, load
 
 
 def view_windows(sides: list[int]) -> dict[str, tuple[int, int, int]]:
