@@ -2,7 +2,7 @@
 
 from setuptools import setup
 
-WEB = ["waitress>=3.0.2,<4", "werkzeug>=3.1,<4"]
+WEB = ["waitress>=3.0.2,<4", "werkzeug>=3.1,<4", "prometheus_client>=0.20,<1"]
 
 setup(
     name="fer-edge",
@@ -20,7 +20,7 @@ setup(
               "fer_edge.bench", "fer_edge.models", "fer_edge.systemd", "fer_convert"],
     package_dir={"fer_edge": "edge", "fer_edge.models": "models", "fer_edge.systemd": "systemd",
                  "fer_convert": "convert"},
-    package_data={"fer_edge": ["config.example.toml", "py.typed"], "fer_edge.web": ["static/*"],
+    package_data={"fer_edge": ["config.example.toml", "py.typed"], "fer_edge.web": ["static/*", "static/vendor/*"],
                   "fer_edge.models": ["*.tflite", "labels.txt", "*.onnx", "*.LICENSE", "*.xml"],
                   "fer_edge.systemd": ["*.service", "*.conf"]},
     install_requires=[

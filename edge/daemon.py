@@ -20,6 +20,7 @@ from .config.checks import shared_identity_warning
 from .config.secrets import mqtt_password
 from .events import EventPolicy
 from .faces import FaceDetector, build_detector
+from .fanout import TeeSink
 from .notify import SystemdNotifier
 from .pipeline import EventSink, ExpressionClassifier, Pipeline
 from .sources import FrameGrabber, open_source
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from .mqtt.publisher import MqttPublisher
     from .web.preview import PreviewFeed
     from .web.server import LocalHttpServer, LoopHealth
+    from .web.wiring import DashboardParts
 
 log = logging.getLogger(__name__)
 
@@ -106,18 +108,25 @@ class Daemon:
             log.warning("%s", warning)
         self.publisher = build_publisher(config)
         self.classifier = build_classifier(config)
-        self.pipeline = build_pipeline(config, publisher=self.publisher, classifier=self.classifier,
+        # The loop's one sink: MQTT first, then whoever else listens (the page's /events, /metrics).
+        self.sink = TeeSink(self.publisher)
+        self.pipeline = build_pipeline(config, publisher=self.sink, classifier=self.classifier,
                                        on_tick=self._on_tick)
         self.health: LoopHealth | None = None
         self.preview: PreviewFeed | None = None
         self.server: LocalHttpServer | None = None
+        self.dashboard: DashboardParts | None = None
         if config.http.enabled:
             from .web.preview import PreviewFeed
             from .web.server import LoopHealth, build_http_server
+            from .web.wiring import DashboardParts
 
             self.health = LoopHealth()
             self.preview = PreviewFeed() if config.http.preview else None
-            self.server = build_http_server(config, health=self.health, preview=self.preview)
+            self.dashboard = DashboardParts(config, pipeline=self.pipeline, publisher=self.publisher,
+                                            sink=self.sink, classifier=self.classifier)
+            self.server = build_http_server(config, health=self.health, preview=self.preview,
+                                            dashboard=self.dashboard.dashboard)
         if config.homeassistant.enabled:
             from .mqtt.homeassistant import HomeAssistantDiscovery
 
@@ -165,3 +174,5 @@ class Daemon:
                                camera_up=grabber.camera_up, mqtt_connected=self.publisher.connected)
         if self.preview is not None:
             self.preview.update(pipeline.last_frame, pipeline.last_results)
+        if self.dashboard is not None:
+            self.dashboard.tick(fps)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import numpy as np
@@ -16,10 +16,17 @@ class StageTimes:
     def __init__(self, window: int = 500):
         self._samples: dict[str, deque[float]] = {}
         self._window = window
+        self._listeners: list[Callable[[str, float], None]] = []
+
+    def add_listener(self, listener: Callable[[str, float], None]) -> None:
+        """Also hand every sample to ``listener(stage, seconds)`` (e.g. a Prometheus histogram)."""
+        self._listeners.append(listener)
 
     def add(self, stage: str, seconds: float) -> None:
         """Record one duration of ``stage``."""
         self._samples.setdefault(stage, deque(maxlen=self._window)).append(seconds)
+        for listener in self._listeners:
+            listener(stage, seconds)
 
     @contextmanager
     def time(self, stage: str) -> Iterator[None]:

@@ -336,12 +336,12 @@ def test_upload_page_in_a_real_browser_draws_the_face(server: LocalHttpServer, a
             time.sleep(0.05)
         page = browser.evaluate(session, """({
             status: document.getElementById("status").textContent,
-            faces: [...document.querySelectorAll("#faces li")].map(li => li.dataset.emotion),
-            json: JSON.parse(document.getElementById("json").textContent),
+            faces: [...document.querySelectorAll("#faces .face")].map(card => card.dataset.emotion),
+            boxes: [...document.querySelectorAll("#faces .face")].map(card => JSON.parse(card.dataset.box)),
+            bars: [...document.querySelectorAll("#faces .face .bar")].map(bar => bar.dataset.label),
             size: [document.getElementById("canvas").width, document.getElementById("canvas").height],
             // the canvas pixel on the middle of the box's left edge
-            edge: (() => { const [x, y, w, h] = JSON.parse(document.getElementById("json").textContent)
-                               .faces[0].box;
+            edge: (() => { const [x, y, w, h] = JSON.parse(document.querySelector("#faces .face").dataset.box);
                            return [...document.getElementById("canvas").getContext("2d")
                                    .getImageData(x, y + Math.round(h / 2), 1, 1).data]; })(),
         })""")
@@ -350,7 +350,10 @@ def test_upload_page_in_a_real_browser_draws_the_face(server: LocalHttpServer, a
         browser.close()
     (tmp_path / "upload_page.png").write_bytes(base64.b64decode(shot))
     assert page["status"] == "1 face found.", page
-    assert page["faces"] == [page["json"]["faces"][0]["emotion"]] and page["faces"][0] in LABELS
+    assert len(page["faces"]) == 1 and page["faces"][0] in LABELS
+    assert set(page["bars"]) == LABELS and len(page["bars"]) == 7  # a bar per label, drawn not dumped
+    for got, want in zip(page["boxes"][0], ASTRONAUT_FACE, strict=True):
+        assert abs(got - want) <= 12, page["boxes"]
     assert page["size"] == [512, 512]
     # the page's colours are edge.annotate's, in RGB
     assert page["edge"][:3] == list(EMOTION_COLOURS[page["faces"][0]][::-1]), page["edge"]

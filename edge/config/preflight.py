@@ -22,7 +22,7 @@ from .checks import shared_identity_warning, source_spec_problem
 from .secrets import http_token, password_file, password_file_warning, read_secret_file
 from .tables import Config, HttpConfig
 
-WEB_EXTRA = ("werkzeug", "waitress")  # what fer_edge.web.server imports
+WEB_EXTRA = ("werkzeug", "waitress", "prometheus_client")  # what fer_edge.web imports
 
 
 def web_extra_message(missing: str) -> str:

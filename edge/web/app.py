@@ -28,11 +28,13 @@ from werkzeug.wsgi import ClosingIterator
 
 from ..errors import ImageError, ImageTooLargeError
 from .access import AccessPolicy
+from .assets import StaticFiles
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
     from ..photos import FacePredictor
+    from .dashboard import Dashboard
     from .preview import PreviewFeed
 
 log = logging.getLogger(__name__)
@@ -83,18 +85,25 @@ class WebApp:
 
     def __init__(self, predictor: FacePredictor, access: AccessPolicy, *, max_upload_bytes: int,
                  health: Callable[[], dict[str, Any]] | None = None, preview: PreviewFeed | None = None,
-                 max_viewers: int = 1, stopping: threading.Event | None = None):
+                 max_viewers: int = 1, stopping: threading.Event | None = None,
+                 dashboard: Dashboard | None = None):
         self.predictor, self.access, self.max_upload_bytes = predictor, access, max_upload_bytes
         self.health, self.preview = health, preview
         self.stopping = stopping or threading.Event()
-        # A viewer holds a server thread for as long as it watches; the others stay for uploads.
+        # A viewer (of the preview, or of /events) holds a server thread for as long as it
+        # watches; the others stay for uploads.
         self._viewers = threading.BoundedSemaphore(max_viewers)
         self.page = (resources.files("fer_edge.web") / "static" / "index.html").read_bytes()
         self.routes = Map([Rule("/", endpoint="page", methods=["GET"]),
                            Rule("/index.html", endpoint="page", methods=["GET"]),
                            Rule("/predict", endpoint="predict", methods=["POST"]),
                            Rule("/healthz", endpoint="healthz", methods=["GET"]),
-                           Rule("/preview.mjpg", endpoint="preview", methods=["GET"])])
+                           Rule("/preview.mjpg", endpoint="preview", methods=["GET"]),
+                           *StaticFiles().rules()])
+        if dashboard is not None:
+            dashboard.attach(self._viewers, self.stopping)
+            for rule in dashboard.rules():
+                self.routes.add(rule)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Any:
         """Serve one request (the WSGI entry point)."""
@@ -110,7 +119,9 @@ class WebApp:
             return json_response(refusal.status, {"error": refusal.message}, list(refusal.headers))
         try:
             endpoint, _ = self.routes.bind_to_environ(environ).match()
-            return getattr(self, f"on_{endpoint}")(environ)
+            # the dashboard's and the static files' rules carry their handler
+            handler = endpoint if callable(endpoint) else getattr(self, f"on_{endpoint}")
+            return handler(environ)
         except UploadError as err:
             return json_response(err.status, {"error": str(err)})
         except NotFound:

@@ -41,6 +41,7 @@ from .app import LoopHealth, WebApp
 
 if TYPE_CHECKING:
     from ..config import Config
+    from .dashboard import Dashboard
     from .preview import PreviewFeed
 
 __all__ = ["LocalHttpServer", "LoopHealth", "build_http_server"]
@@ -116,13 +117,14 @@ class LocalHttpServer:
 
     def __init__(self, predictor: FacePredictor, settings: HttpConfig | None = None, *,
                  health: Callable[[], dict[str, Any]] | None = None, preview: PreviewFeed | None = None,
-                 token: str | None = None):
+                 token: str | None = None, dashboard: Dashboard | None = None):
         settings = settings or HttpConfig()
         self.settings = settings
         self.stopping = threading.Event()
         access = AccessPolicy.for_listener(settings.host, settings.allowed_hosts, token)
         self.app = WebApp(predictor, access, max_upload_bytes=settings.max_upload_bytes, health=health,
-                          preview=preview, max_viewers=max(1, settings.threads - 1), stopping=self.stopping)
+                          preview=preview, max_viewers=max(1, settings.threads - 1), stopping=self.stopping,
+                          dashboard=dashboard)
         sock = _listen(settings)
         adjustments = Adjustments(
             sockets=[sock], threads=settings.threads, ident="fer-edge",
@@ -190,7 +192,8 @@ class LocalHttpServer:
 
 
 def build_http_server(config: Config, *, health: Callable[[], dict[str, Any]] | None = None,
-                      preview: PreviewFeed | None = None) -> LocalHttpServer:
+                      preview: PreviewFeed | None = None,
+                      dashboard: Dashboard | None = None) -> LocalHttpServer:
     """The server the [http] and [images] tables describe, listening but not yet serving."""
     return LocalHttpServer(FacePredictor.from_config(config), config.http, health=health, preview=preview,
-                           token=http_token(config.http))
+                           token=http_token(config.http), dashboard=dashboard)
