@@ -49,8 +49,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, run_overrides(args))
     configure_logging(config.log_level)
-    daemon = Daemon(config)
-    daemon.run(stop_on_signals("stopping"))
+    stop = stop_on_signals("stopping")  # before the model loads: a SIGTERM then still ends cleanly
+    Daemon(config).run(stop)
     return 0
 
 

@@ -50,8 +50,10 @@ def build_pipeline(config: Config, *, publisher: EventSink | None = None,
     source = config.source
     # colour for YuNet (cameras that can hand gray frames, like the Pi's, then convert)
     grabber = FrameGrabber(open_source(source.spec, width=source.width, height=source.height, fps=source.fps,
-                                       loop=source.loop, color=config.detector.type == "yunet"),
-                           realtime=source.realtime, open_timeout=source.open_timeout)
+                                       loop=source.loop, color=config.detector.type == "yunet",
+                                       open_timeout=source.open_timeout),
+                           realtime=source.realtime, open_timeout=source.open_timeout,
+                           call_timeout=source.stall_timeout)
     tracking = config.tracking
     return Pipeline(
         device_id=config.device_id,
@@ -112,6 +114,7 @@ class Daemon:
         self.sink = TeeSink(self.publisher)
         self.pipeline = build_pipeline(config, publisher=self.sink, classifier=self.classifier,
                                        on_tick=self._on_tick)
+        self._feeding = True  # whether the last tick fed the systemd watchdog
         self.health: LoopHealth | None = None
         self.preview: PreviewFeed | None = None
         self.server: LocalHttpServer | None = None
@@ -143,8 +146,10 @@ class Daemon:
         log.info("fer-edge %s: source %s, model %s, broker %s:%d, topics %s/%s/#", config.device_id,
                  pipeline.grabber.source.description, self.classifier.model_path,
                  config.mqtt.host, config.mqtt.port, config.mqtt.prefix, config.device_id)
-        pipeline.grabber.start()
         try:
+            pipeline.grabber.start(stop)  # a SIGTERM while the camera is retried ends the wait
+            if stop.is_set():
+                return  # stopped before the camera opened: nothing else was started
             self.publisher.start()
             if self.server is not None:
                 self.server.start()
@@ -162,16 +167,18 @@ class Daemon:
 
     def _on_tick(self, pipeline: Pipeline) -> None:
         """Every loop iteration: the systemd watchdog and status, /healthz, the preview."""
-        fps = pipeline.fps.rate()
-        grabber = pipeline.grabber
-        if grabber.camera_up:
-            status = f"{fps:.1f} fps, {pipeline.faces_in_view} faces"
-        else:
-            status = f"{grabber.source.description} is down, reopening"
-        self.notifier.watchdog(status=status)
+        health = pipeline.health()
+        if health.feeds_watchdog != self._feeding:
+            self._feeding = health.feeds_watchdog
+            if not self._feeding:
+                log.error("capture from %s is stuck in %s: no longer feeding the systemd watchdog, which "
+                          "restarts the service (WatchdogSec=) unless frames come back first", health.source,
+                          health.stuck)
+            else:
+                log.info("frames from %s again: feeding the systemd watchdog", health.source)
+        self.notifier.watchdog(status=health.status_line(), feed=health.feeds_watchdog)
         if self.health is not None:
-            self.health.update(fps=fps, faces=pipeline.faces_in_view, frames=pipeline.processed,
-                               camera_up=grabber.camera_up, mqtt_connected=self.publisher.connected)
+            self.health.update(**health.fields(), mqtt_connected=self.publisher.connected)
         if self.preview is not None:
             self.preview.update(pipeline.last_frame, pipeline.last_results)
         if self.dashboard is not None:

@@ -61,15 +61,18 @@ class SystemdNotifier:
         """Shutdown has begun."""
         self._send(("STOPPING=1",))
 
-    def watchdog(self, status: str | None = None, now: float | None = None) -> bool:
-        """Call on every loop iteration: pings (and updates the status) when one is due."""
+    def watchdog(self, status: str | None = None, now: float | None = None, *, feed: bool = True) -> bool:
+        """Call on every loop iteration: pings (and updates the status) when one is due.
+
+        ``feed`` False sends the status alone: no proof of progress, so systemd's watchdog runs out.
+        """
         if not self.enabled:
             return False
         now = time.monotonic() if now is None else now
         interval = self.watchdog_interval or STATUS_INTERVAL
         if self._last_ping is not None and now - self._last_ping < interval:
             return False
-        fields = (("WATCHDOG=1",) if self.watchdog_interval else ()) + _status(status)
+        fields = (("WATCHDOG=1",) if self.watchdog_interval and feed else ()) + _status(status)
         if not fields:
             return False
         self._last_ping = now

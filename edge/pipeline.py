@@ -20,6 +20,7 @@ from .classifier import Expression
 from .errors import BrokerError
 from .events import EventPolicy, make_event
 from .faces import FaceDetector, crop_face
+from .health import Health
 from .sources import Frame, FrameGrabber, to_gray
 from .stats import RateMeter, StageTimes
 from .tracking import FaceTracker, Track
@@ -90,6 +91,7 @@ class Pipeline:
         self.last_frame: Frame | None = None
         self.last_results: list[tuple[Track, Expression]] = []
         self._frame_shape: tuple[int, ...] | None = None
+        self._processed_at: float | None = None  # monotonic time the last frame was processed
 
     def process(self, frame: Frame) -> list[dict[str, Any]]:
         """Detect, track and classify one frame; return the events due for it."""
@@ -126,28 +128,46 @@ class Pipeline:
         self.policy.forget_all_but(track.id for track in live)
         self.faces_in_view = len(tracks)
         self.last_frame, self.last_results = frame, results
+        self._processed_at = time.monotonic()
         self.processed += 1
         self.fps.tick()
         return events
 
+    def health(self) -> Health:
+        """The loop's state now: what stats, /healthz, STATUS= and the watchdog report."""
+        grabber = self.grabber
+        up = grabber.camera_up
+        # The faces of a frame older than a few frame intervals are no longer in view.
+        fresh = up and self._processed_at is not None and \
+            time.monotonic() - self._processed_at <= grabber.stale_after
+        # The dominant face is the largest, i.e. usually the nearest to the camera.
+        dominant = max(self.last_results, key=lambda r: r[0].box[2] * r[0].box[3], default=None) \
+            if fresh else None
+        stuck = grabber.stuck_call
+        return Health(source=grabber.source.description, camera_up=up, reopening=grabber.reopening,
+                      stuck=f"{stuck.name}() for {stuck.seconds:.0f} s" if stuck else None,
+                      fps=self.fps.rate() if up else 0.0, frames=self.processed,
+                      faces=self.faces_in_view if fresh else 0,
+                      emotion=dominant[1].label if dominant else None,
+                      confidence=round(dominant[1].confidence, 4) if dominant else None)
+
     def stats(self) -> dict[str, Any]:
         """The payload of the stats topic."""
         grabber = self.grabber
-        # The dominant face is the largest, i.e. usually the nearest to the camera.
-        dominant = max(self.last_results, key=lambda r: r[0].box[2] * r[0].box[3], default=None)
+        health = self.health()
         return {
             "ts": round(time.time(), 3),
             "device_id": self.device_id,
             "uptime_s": round(time.monotonic() - self.started, 1),
-            "fps": self.fps.rate(),
+            "fps": health.fps,
             "frames": self.processed,
             "frames_read": grabber.frames_read,
             "dropped_frames": grabber.dropped,
             "bad_frames": grabber.bad_frames,
-            "camera_up": grabber.camera_up,
-            "faces": self.faces_in_view,
-            "emotion": dominant[1].label if dominant else None,
-            "confidence": round(dominant[1].confidence, 4) if dominant else None,
+            "camera_up": health.camera_up,
+            "faces": health.faces,
+            "emotion": health.emotion,
+            "confidence": health.confidence,
             "events": self.events_sent,
             **(self.publisher.counters() if self.publisher else {}),
             "stages": self.times.summary(),

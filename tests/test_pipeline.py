@@ -96,8 +96,9 @@ class CountingSink:
 
 
 def test_stats_carry_the_sinks_own_counters():
-    pipeline = Pipeline(device_id="unit", grabber=SimpleNamespace(frames_read=1, dropped=0, bad_frames=0,
-                                                                  camera_up=True),
+    grabber = SimpleNamespace(frames_read=1, dropped=0, bad_frames=0, camera_up=True, stale_after=2.0,
+                              reopening=False, stuck_call=None, source=SimpleNamespace(description="unit"))
+    pipeline = Pipeline(device_id="unit", grabber=grabber,
                         detector=ScriptedDetector([FACE]), tracker=FaceTracker(),
                         classifier=TFLiteExpressionClassifier(), publisher=CountingSink(),
                         policy=EventPolicy("every", heartbeat=60))

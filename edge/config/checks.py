@@ -12,6 +12,10 @@ from ..sources.spec import parse_spec
 from .rules import mqtt_text_problem
 from .tables import Config
 
+# The shipped unit's TimeoutStartSec= (a test holds them equal): the camera must open within it,
+# after the imports and the model load, which take up to START_MARGIN_S on a small Pi.
+UNIT_START_TIMEOUT_S = 90
+START_MARGIN_S = 30
 # Host names boards ship with: a device id defaulted from one is likely shared with other boards.
 STOCK_HOST_NAMES = frozenset({"raspberrypi", "localhost", "ubuntu", "debian", "tegra-ubuntu", "jetson"})
 
@@ -76,6 +80,11 @@ def cross_field_problems(config: Config) -> list[str]:
         problems.append("mqtt.cert_file, mqtt.key_file: a client certificate needs both files")
     if not mqtt.tls and (mqtt.ca_file or mqtt.cert_file or mqtt.tls_insecure):
         problems.append("mqtt.tls: ca_file, cert_file and tls_insecure only apply with tls = true")
+    if config.source.open_timeout > UNIT_START_TIMEOUT_S - START_MARGIN_S:
+        problems.append(f"source.open_timeout: {config.source.open_timeout:g} s does not fit the systemd "
+                        f"unit's TimeoutStartSec={UNIT_START_TIMEOUT_S} (the camera opens before the daemon "
+                        f"reports ready, after imports and the model load); use at most "
+                        f"{UNIT_START_TIMEOUT_S - START_MARGIN_S} s")
     if config.http.preview and not config.http.enabled:
         problems.append("http.preview: the preview is served over HTTP; set http.enabled = true too")
     discovery = config.homeassistant.discovery_prefix if config.homeassistant.enabled else None

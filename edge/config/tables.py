@@ -37,7 +37,9 @@ class SourceConfig:
     width: int = setting(640, number(gt=0, unit=" pixels"))
     height: int = setting(480, number(gt=0, unit=" pixels"))
     fps: int = setting(30, number(ge=1, le=240))
-    open_timeout: float = setting(10.0, number(ge=0, unit=" seconds"))
+    open_timeout: float = setting(10.0, number(ge=0, unit=" seconds"))  # at most 60: see checks.py
+    # a capture call (read, close) blocked this long is stuck in the driver: the watchdog runs out
+    stall_timeout: float = setting(10.0, number(gt=0, le=600, unit=" seconds"))
     max_frames: int = setting(0, number(ge=0, zero="no limit"))  # stop after this many frames
 
 

@@ -89,10 +89,10 @@ class OpenCVSource:
         return frame
 
     def close(self) -> None:
-        """Release the capture; safe to call twice."""
-        if self._cap is not None:
-            self._cap.release()
-            self._cap = None
+        """Release the capture; safe to call twice, and while an earlier release is stuck."""
+        cap, self._cap = self._cap, None  # first, so a reopen never releases it a second time
+        if cap is not None:
+            cap.release()
 
 
 class VideoFileSource(OpenCVSource):
@@ -106,6 +106,9 @@ class VideoFileSource(OpenCVSource):
         name = f"video file {self.path}"
         super().__init__(name, f"{name} is not a readable video (OpenCV cannot open it): {REENCODE_HINT}")
         self._first: np.ndarray | None = None
+        self.frame_count: int | None = None  # what the container declares, once open
+        self._in_pass = 0  # frames read since the start (or the last rewind)
+        self._short_warned = False
 
     def _capture(self) -> Any:
         return cv2.VideoCapture(str(self.path))
@@ -124,6 +127,9 @@ class VideoFileSource(OpenCVSource):
         if self.fps is None:
             log.warning("%s reports no frame rate; assuming %g fps", self.description, DEFAULT_FILE_FPS)
             self.fps = DEFAULT_FILE_FPS
+        declared = self._cap.get(cv2.CAP_PROP_FRAME_COUNT)
+        self.frame_count = int(declared) if math.isfinite(declared) and declared >= 1 else None
+        self._in_pass = 1
 
     def read(self) -> np.ndarray | None:
         """Next frame, or None at the end of the file."""
@@ -133,10 +139,25 @@ class VideoFileSource(OpenCVSource):
             frame, self._first = self._first, None
             return frame
         ok, frame = self._cap.read()
+        if not ok:
+            self._check_complete()
         if not ok and self.loop:  # soak runs and demos: rewind instead of ending
             self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
             ok, frame = self._cap.read()
+            self._in_pass = 0
+        self._in_pass += ok
         return frame if ok else None
+
+    def _check_complete(self) -> None:
+        """Warn (once) when a pass ended before the frames the container declares: damage or truncation."""
+        declared, read = self.frame_count, self._in_pass
+        # Some containers only estimate the count (duration x rate): a frame or 1 % short is no damage.
+        if self._short_warned or declared is None or declared - read <= max(1, declared // 100):
+            return
+        self._short_warned = True
+        log.warning("%s ended after %d of the %d frames its container declares: it is damaged or truncated, "
+                    "and the rest was not read; check it with `ffprobe -v error %s`, or %s", self.description,
+                    read, declared, self.path, REENCODE_HINT)
 
 
 class OpenCVCameraSource(OpenCVSource):

@@ -58,11 +58,12 @@ def parse_spec(spec: str) -> SourceSpec:
 
 def open_source(spec: str, *, width: int = 640, height: int = 480, fps: int = 30,
                 lores_width: int = 320, lores_height: int = 240, loop: bool = False,
-                color: bool = False) -> FrameSource:
+                color: bool = False, open_timeout: float = 10.0) -> FrameSource:
     """Build (without opening) the source a --source SPEC names; SourceError if it names none.
 
     ``loop`` applies to video files only: they start over at their end instead of ending.
     ``color`` asks cameras that can hand gray frames (Pi camera, Jetson CSI) for BGR instead.
+    ``open_timeout`` (source.open_timeout) bounds one attempt to open a stream (at least 1 s).
     """
     parsed = parse_spec(spec)
     # OpenCV loads only once a spec has parsed: check-config parses without it
@@ -81,7 +82,7 @@ def open_source(spec: str, *, width: int = 640, height: int = 480, fps: int = 30
     if kind == "gst":
         return GStreamerSource(str(target))
     if kind == "stream":
-        return NetworkStreamSource(str(target))
+        return NetworkStreamSource(str(target), open_timeout_ms=round(max(open_timeout, 1.0) * 1000))
     if kind == "csi":
         return GStreamerSource(csi_pipeline(int(target), width, height, fps, color),
                                description=f"CSI camera {target}",
