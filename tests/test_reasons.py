@@ -82,20 +82,23 @@ def make_health(endpoint: Endpoint = ENDPOINT, *, tls_port: bool = False) -> tup
     return checker, clock
 
 
-def session(checker: ConnectionHealth, clock: Clock, lasted: float,
-            reason: str = "Unspecified error") -> Outcome:
-    """One connection the broker accepted, then closed after ``lasted`` seconds."""
+def session(checker: ConnectionHealth, clock: Clock, lasted: float, reason: str = "Unspecified error", *,
+            present: bool = True, from_server: bool = False) -> Outcome:
+    """One connection the broker accepted (``present``: still holding our session), then closed
+    after ``lasted`` seconds; what the CONNACK's outcome said, else the close's."""
     checker.connecting()
-    checker.accepted()
+    accepted = checker.accepted(present)
     clock.now += lasted
-    return checker.closed(reason, False, None)
+    closed = checker.closed(reason, from_server, None)
+    return accepted if accepted != Outcome() else closed
 
 
 def test_the_broker_closing_us_right_after_connack_twice_is_a_clash_with_growing_backoff(caplog):
     caplog.set_level(logging.WARNING)
     checker, clock = make_health()
     assert session(checker, clock, 0.5) == Outcome()  # once may be a broker restarting
-    first = session(checker, clock, 1.0)
+    assert session(checker, clock, 1.0) == Outcome()  # closed again, and our session was kept: 1
+    first = session(checker, clock, 1.0)  # 2: claimed at this CONNACK
     assert first.delays == (30.0, 30.0) and first.fatal is None
     assert [session(checker, clock, 1.0).delays for _ in range(5)] == [
         (60.0, 60.0), (120.0, 120.0), (240.0, 240.0), (300.0, 300.0), (300.0, 300.0)]
@@ -103,7 +106,44 @@ def test_the_broker_closing_us_right_after_connack_twice_is_a_clash_with_growing
     assert len(clash) == 1  # one warning, not one per takeover
     assert "'fer-edge-pi-1a2b3c4d'" in clash[0] and "Give every board its own mqtt.device_id" in clash[0]
     # A session that lasts ends the clash: the normal backoff is back.
-    assert session(checker, clock, 600.0).delays == (1.0, 30.0)
+    checker.connecting()
+    checker.accepted(True)
+    clock.now += 600.0
+    assert checker.closed("Unspecified error", False, None).delays == (1.0, 30.0)
+    checker.stop()
+
+
+def test_a_broker_restarting_every_second_is_no_clash(caplog):
+    caplog.set_level(logging.WARNING)
+    checker, clock = make_health()
+    # A restarted broker has lost our session: no evidence of another client, ever.
+    outcomes = [session(checker, clock, 1.5, present=False) for _ in range(10)]
+    assert outcomes == [Outcome()] * 10
+    lines = [r.getMessage() for r in caplog.records]
+    assert not [line for line in lines if "same client id" in line], lines
+    # one line, not 10
+    assert len(lines) == 1 and "lost MQTT broker broker.lan:1883 after 1.5 s" in lines[0]
+    checker.stop()
+
+
+def test_a_reason_from_the_broker_is_named_and_no_clash(caplog):
+    caplog.set_level(logging.WARNING)
+    checker, clock = make_health()
+    outcomes = [session(checker, clock, 0.2, "Packet too large", from_server=True) for _ in range(4)]
+    assert outcomes == [Outcome()] * 4
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1 and "disconnected us after 0.2 s (Packet too large)" in lines[0], lines
+    assert "max_packet_size" in lines[0]
+    checker.stop()
+
+
+def test_mqtt_3_1_1_names_both_causes_of_short_sessions(caplog):
+    caplog.set_level(logging.WARNING)
+    checker, clock = make_health(Endpoint("broker.lan", 1883, "fer-edge-pi-1a2b3c4d", protocol="3.1.1"))
+    outcomes = [session(checker, clock, 1.0, present=False) for _ in range(3)]
+    assert outcomes[-1].delays == (30.0, 30.0)
+    lines = [r.getMessage() for r in caplog.records if "times in a row" in r.getMessage()]
+    assert len(lines) == 1 and "either another client" in lines[0] and "keeps restarting" in lines[0]
     checker.stop()
 
 

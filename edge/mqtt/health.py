@@ -7,8 +7,13 @@ at most once per ``REPEAT_S`` for the same cause, so a long outage is visible wi
 
 A takeover (another client with our id) shows as the broker closing our connection right
 after accepting it, again and again; MQTT 5 brokers may say so outright (0x8E, which
-mosquitto 2.0 does not send). Once seen, the reconnect delay starts at the longest normal
-delay and doubles up to ``CLASH_MAX_DELAY_S``: one of the two clients keeps the connection.
+mosquitto 2.0 does not send). A broker restarting every second looks the same, so under MQTT 5
+a clash is claimed only on evidence: each reconnect finds our session still there (CONNACK's
+session present), which a restarted broker would have lost. A broker that says why it closed
+us (an MQTT 5 DISCONNECT: packet too large, shutting down) is believed and named. Once a clash
+is seen, the reconnect delay starts at the longest normal delay and doubles up to
+``CLASH_MAX_DELAY_S``: one of the two clients keeps the connection. MQTT 3.1.1 gives neither
+reason nor evidence: short sessions in a row are reported as either cause, and backed off.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import time
 from collections.abc import Callable
 from typing import NamedTuple
 
+from ..logs import RepeatedLog
 from . import reasons
 from .reasons import Endpoint
 
@@ -57,9 +63,10 @@ class ConnectionHealth:
         self._accepted_at = 0.0
         self._timer: threading.Timer | None = None
         self._short_sessions = self.clashes = 0
+        self._suspect = False  # the last session was short, closed without a reason: a takeover?
         self._handshake_drops = 0
         self._probed = False
-        self._warned: dict[str, float] = {}
+        self._repeats = RepeatedLog(log, REPEAT_S, clock)
         self.failed_attempts = 0
 
     def connecting(self) -> None:
@@ -78,13 +85,23 @@ class ConnectionHealth:
         with self._lock:
             self._opened = True
 
-    def accepted(self) -> None:
-        """A CONNACK said yes."""
+    def accepted(self, session_present: bool = False) -> Outcome:
+        """A CONNACK said yes; ``session_present``: the broker still had our session."""
         with self._lock:
             self._cancel_timer()
             self._answered = self._accepted = True
             self._accepted_at = self._clock()
         self._handshake_drops = self.failed_attempts = 0
+        if not self._suspect:
+            return Outcome()
+        self._suspect = False
+        # A broker that restarted has lost the session (mosquitto without persistence, or past its
+        # 2 s expiry); one that handed it over from another client with our id has not.
+        evidence = session_present or self.endpoint.protocol == "3.1.1"
+        self._short_sessions = self._short_sessions + 1 if evidence else 0
+        if self._short_sessions < CLASH_AFTER:
+            return Outcome()
+        return self._clash(explicit=False)
 
     def refused(self, reason: str) -> Outcome:
         """A CONNACK said no."""
@@ -147,20 +164,29 @@ class ConnectionHealth:
     def _session_closed(self, reason: str, from_server: bool, last_error: str | None) -> Outcome:
         ep = self.endpoint
         lasted = self._clock() - self._accepted_at
-        explicit = reason == "Session taken over"
-        short = explicit or (lasted < SHORT_SESSION_S and reason != "Normal disconnection")
-        self._short_sessions = self._short_sessions + 1 if short else 0
-        if explicit or self._short_sessions >= CLASH_AFTER:
-            self.clashes += 1
-            longest = self.delays[1]
-            wait = min(longest * 2 ** (self.clashes - 1), max(CLASH_MAX_DELAY_S, longest))
-            self._warn("clash", reasons.taken_over(ep, self._short_sessions, explicit, wait))
-            return Outcome(delays=(wait, max(wait, longest)))
-        restore = self.clashes > 0
-        self.clashes = 0
-        why = reason if from_server else f"{reason}: {last_error}" if last_error else "connection closed"
-        log.warning("lost %s after %.1f s (%s); reconnecting", ep.broker, lasted, why)
+        if reason == "Session taken over":
+            return self._clash(explicit=True)
+        # The broker said why (an MQTT 5 DISCONNECT): that is the cause, not a takeover.
+        short = not from_server and lasted < SHORT_SESSION_S and reason != "Normal disconnection"
+        self._suspect = short
+        if not short:
+            self._short_sessions = 0
+        restore = self.clashes > 0 and not short
+        if restore:
+            self.clashes = 0
+        if from_server:
+            self._warn(f"disconnected:{reason}", reasons.broker_disconnected(ep, lasted, reason))
+        else:
+            why = f"{reason}: {last_error}" if last_error else "connection closed"
+            self._warn("lost", f"lost {ep.broker} after {lasted:.1f} s ({why}); reconnecting")
         return Outcome(delays=self.delays if restore else None)
+
+    def _clash(self, *, explicit: bool) -> Outcome:
+        self.clashes += 1
+        longest = self.delays[1]
+        wait = min(longest * 2 ** (self.clashes - 1), max(CLASH_MAX_DELAY_S, longest))
+        self._warn("clash", reasons.taken_over(self.endpoint, self._short_sessions, explicit, wait))
+        return Outcome(delays=(wait, max(wait, longest)))
 
     def _connack_overdue(self, attempt: int, waited: float) -> None:
         with self._lock:
@@ -175,11 +201,5 @@ class ConnectionHealth:
             self._timer = None
 
     def _warn(self, key: str, message: str) -> None:
-        """WARNING the first time, then at most every REPEAT_S for the same cause; DEBUG in between."""
-        now = self._clock()
-        last = self._warned.get(key)
-        if last is None or now - last >= REPEAT_S:
-            self._warned[key] = now
-            log.warning("%s", message)
-        else:
-            log.debug("%s", message)
+        """WARNING the first time, then at most every REPEAT_S for the same cause, with its count."""
+        self._repeats.log(logging.WARNING, key, "%s", message)

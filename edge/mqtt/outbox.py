@@ -105,6 +105,12 @@ class Outbox:
         """The broker acknowledged a message, or refused it for ``refusal`` (on the client's thread)."""
         self._acked.append((message_id, refusal))
 
+    def refuse(self, message: Outgoing, reason: str) -> None:
+        """A message refused before it was sent (over the broker's packet size): counted as refused."""
+        with self._changed:
+            self.refused_on[message.topic] += 1
+            self._refusals.append((message, reason))
+
     def count_offline(self, topic: str) -> None:
         """A QoS 0 message on ``topic`` found no connection: it never enters the outbox, only this count."""
         with self._changed:

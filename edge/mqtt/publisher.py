@@ -69,6 +69,8 @@ class MqttPublisher:
         self._refused_direct = 0
         self._refusals_logged: set[tuple[str, str]] = set()
         self._events_unsent = 0
+        self._max_packet: int | None = None  # the Maximum Packet Size of the broker's last CONNACK
+        self._too_large_logged = False
         self._last_error: str | None = None  # paho's last error line ("failed to receive on socket: ...")
         self._started = self._stopped = False
         self._subscriptions: dict[str, int] = {}  # topic filter -> QoS, renewed on every connect
@@ -155,6 +157,8 @@ class MqttPublisher:
             raise ValueError(f"MQTT QoS must be 0, 1 or 2, not {qos!r}")
         data = payload.encode() if isinstance(payload, str) else bytes(payload)
         if qos == 0:
+            if self._too_large(Outgoing(topic, data, 0, retain)):
+                return
             if not self._connected or self._client.publish(topic, data, 0, retain).rc:  # rc 0: sent
                 self._outbox.count_offline(topic)
             return
@@ -201,6 +205,8 @@ class MqttPublisher:
             try:
                 self._drain_wanted = False
                 while (msg := self._outbox.take(self._connected and not self._fatal)) is not None:
+                    if self._too_large(msg):
+                        continue
                     info = self._client.publish(*msg)
                     if info.rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:
                         self._outbox.put_back(msg)
@@ -211,6 +217,19 @@ class MqttPublisher:
                     self._report_refusal(refused.topic, reason)
             finally:
                 self._drain_lock.release()
+
+    def _too_large(self, msg: Outgoing) -> bool:
+        """Drop and count a message over the broker's Maximum Packet Size: sent, it would end the
+        connection, and paho would send it again on every reconnect."""
+        limit = self._max_packet
+        if limit is None or (size := publish_packet_size(msg, self._config.protocol)) <= limit:
+            return False
+        self._outbox.refuse(msg, "Packet too large")
+        self._outbox.take_refusals()  # logged here, with the sizes, rather than as a broker's refusal
+        if not self._too_large_logged:
+            self._too_large_logged = True
+            log.warning("%s", reasons.too_large(msg.topic, size, limit, self._endpoint))
+        return True
 
     def _report_refusal(self, topic: str, reason: str) -> None:
         if (topic, reason) not in self._refusals_logged:  # once per topic and reason; the rest are counted
@@ -235,7 +254,8 @@ class MqttPublisher:
             self._apply(self._health.refused(reason_code.getName()))
             return
         log.info("connected to MQTT broker %s:%d", s.host, s.port)
-        self._health.accepted()
+        self._max_packet = getattr(properties, "MaximumPacketSize", None)
+        self._apply(self._health.accepted(flags.session_present))
         # On every connect (a broker restarted without persistence has forgotten it),
         # and before `connected` lets anything else out.
         if self._announce:
@@ -294,6 +314,14 @@ class MqttPublisher:
         self._health.stop()
         # Ends paho's reconnect loop: retrying cannot fix credentials or certificates.
         self._client.disconnect()
+
+
+def publish_packet_size(msg: Outgoing, protocol: str) -> int:
+    """Bytes of the PUBLISH packet that carries ``msg`` (MQTT 5: with no properties)."""
+    remaining = 2 + len(msg.topic.encode()) + (2 if msg.qos else 0) + (1 if protocol == "5" else 0) + \
+        len(msg.payload)
+    header = 1 + next(n for n in (1, 2, 3, 4) if remaining < 128 ** n)
+    return header + remaining
 
 
 def _call_safely(callback: Callable[..., None], *args: Any) -> None:

@@ -119,13 +119,44 @@ def plain_to_tls_port(ep: Endpoint, detail: str) -> str:
 
 
 def taken_over(ep: Endpoint, closes: int, explicit: bool, wait: float) -> str:
-    """Another client keeps connecting with our client id (the broker drops the older connection)."""
+    """Another client keeps connecting with our client id (the broker drops the older connection).
+
+    MQTT 3.1.1 cannot tell that from a broker restarting every few seconds: both are named.
+    """
+    fix = ("Give every board its own mqtt.device_id and leave mqtt.client_id empty; "
+           f"waiting {wait:g} s before trying again, longer each time")
+    if ep.protocol == "3.1.1" and not explicit:
+        return (f"{ep.broker} closed our connection within seconds of accepting it, {closes} times in a "
+                "row, and MQTT 3.1.1 says no reason: either another client is connected with the same "
+                f"client id {ep.client_id!r} (a second board with the same mqtt.device_id, or a second "
+                f"daemon here), or the broker keeps restarting (check its log). {fix}")
     how = "says another client took over our session (Session taken over)" if explicit else \
-        f"closed our connection within seconds of accepting it, {closes} times in a row"
+        (f"closed our connection within seconds of accepting it, {closes} times in a row, each time still "
+         "holding our session (so it had not restarted)")
     return (f"{ep.broker} {how}: another client is connected with the same client id {ep.client_id!r}, "
             "most likely a second board with the same mqtt.device_id (or mqtt.client_id), or a second "
-            "daemon on this board. Give every board its own mqtt.device_id and leave mqtt.client_id empty; "
-            f"waiting {wait:g} s before trying again, longer each time")
+            f"daemon on this board. {fix}")
+
+
+def broker_disconnected(ep: Endpoint, lasted: float, reason: str, limit: int | None = None) -> str:
+    """The broker closed a session with an MQTT 5 DISCONNECT and said why (``reason``)."""
+    start = f"{ep.broker} disconnected us after {lasted:.1f} s ({reason})"
+    if reason == "Packet too large":
+        announced = f" of {limit} bytes" if limit else ""
+        return (f"{start}: a message was over its maximum packet size{announced}; messages over it are "
+                "dropped and counted in stats mqtt_refused from now on: raise the broker's max_packet_size "
+                "to keep them; reconnecting")
+    if reason in ("Server shutting down", "Server busy", "Keep alive timeout", "Connection rate exceeded"):
+        return f"{start}; reconnecting"
+    return f"{start}; reconnecting; the broker's log says more"
+
+
+def too_large(topic: str, size: int, limit: int, ep: Endpoint) -> str:
+    """A message we dropped before sending: over the Maximum Packet Size the broker announced."""
+    return (f"{ep.broker} accepts packets of at most {limit} bytes (its CONNACK's Maximum Packet Size; "
+            f"mosquitto: max_packet_size); dropped a {size}-byte message on {topic} instead of sending it "
+            "(the broker would close the connection). Further ones are counted in stats mqtt_refused, not "
+            "logged: raise the broker's limit to keep them")
 
 
 def refused_publish(topic: str, reason: str, ep: Endpoint) -> str:
