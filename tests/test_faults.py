@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import re
 import signal
-import threading
 import time
 
 import pytest
-from devkit.broker import free_port
+from support.camera import MjpegCamera
 from support.daemon import DaemonProcess as Daemon
 from support.mqtt import topic_is
 
@@ -132,49 +131,6 @@ def test_right_credentials_from_the_credentials_directory(mosquitto_factory, mqt
                      env={"CREDENTIALS_DIRECTORY": str(tmp_path), "FER_EDGE_MQTT__USERNAME": "camera"})
     assert daemon.wait() == 0, daemon.log
     assert collector.wait_for(topic_is("fer-edge/test/emotion")).json()["frame"] == 0
-
-
-class MjpegCamera:
-    """A network camera on loopback: the astronaut as an MJPEG stream that can be unplugged."""
-
-    def __init__(self):
-        import cv2
-        from devkit.media import astronaut_bgr
-
-        self.jpeg = cv2.imencode(".jpg", cv2.resize(astronaut_bgr(), (320, 320)))[1].tobytes()
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/camera.mjpg"
-        self.server = None
-
-    def plug_in(self) -> None:
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        camera, server_stopped = self, threading.Event()
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
-                self.end_headers()
-                while not server_stopped.wait(1 / 15):  # 15 frames a second until unplugged
-                    try:
-                        header = f"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {len(camera.jpeg)}"
-                        self.wfile.write(header.encode() + b"\r\n\r\n" + camera.jpeg + b"\r\n")
-                    except OSError:
-                        return
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.server.daemon_threads = True
-        self.server.stopped = server_stopped
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def unplug(self) -> None:
-        self.server.stopped.set()
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def test_camera_lost_mid_run_is_reported_and_reopened(mosquitto, mqtt_collector, daemons):
