@@ -341,7 +341,8 @@ def test_upload_page_in_a_real_browser_draws_the_face(server: LocalHttpServer, a
             bars: [...document.querySelectorAll("#faces .face .bar")].map(bar => bar.dataset.label),
             size: [document.getElementById("canvas").width, document.getElementById("canvas").height],
             // the canvas pixel on the middle of the box's left edge
-            edge: (() => { const [x, y, w, h] = JSON.parse(document.querySelector("#faces .face").dataset.box);
+            edge: (() => { const card = document.querySelector("#faces .face");
+                           const [x, y, w, h] = JSON.parse(card.dataset.box);
                            return [...document.getElementById("canvas").getContext("2d")
                                    .getImageData(x, y + Math.round(h / 2), 1, 1).data]; })(),
         })""")

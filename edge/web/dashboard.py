@@ -65,8 +65,10 @@ class Dashboard:
                          {"error": "every stream slot is taken (event readers and preview viewers share "
                                    "http.threads - 1); close one, or raise http.threads"})
         live = Request(environ).args.get("live") == "1"
-        # The server closes the stream when the client leaves or the server stops: the slot is freed then.
-        stream = ClosingIterator(self.hub.stream(self._stopping, live=live), self._slots.release)
+        # waitress says when the client has gone (and closes the stream when the server stops):
+        # the slot is freed then
+        gone = environ.get("waitress.client_disconnected", lambda: False)
+        stream = ClosingIterator(self.hub.stream(self._stopping, live=live, gone=gone), self._slots.release)
         return Response(stream, mimetype="text/event-stream", direct_passthrough=True,
                         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 

@@ -17,7 +17,7 @@ import collections
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 KEEPALIVE = 15.0  # seconds between comments on a quiet stream: a reader that left is noticed then
@@ -107,16 +107,16 @@ class EventHub:
         with self._cond:
             return list(self._recent)
 
-    def stream(self, stopping: threading.Event, *, live: bool = False,
-               keepalive: float = KEEPALIVE) -> Iterator[bytes]:
-        """The body of one /events response; ends when ``stopping`` is set or the client leaves."""
+    def stream(self, stopping: threading.Event, *, live: bool = False, keepalive: float = KEEPALIVE,
+               gone: Callable[[], bool] = lambda: False) -> Iterator[bytes]:
+        """The body of one /events response; ends when ``stopping`` is set or ``gone()`` (the client left)."""
         reader = Reader(self.queue_size, live)
         with self._cond:
             self._readers.append(reader)
         try:
             yield f"retry: {RETRY_MS}\n\n".encode()
             quiet_since = time.monotonic()
-            while not stopping.is_set():
+            while not stopping.is_set() and not gone():
                 with self._cond:
                     # a timeout, so that `stopping` is seen within a second
                     self._cond.wait_for(reader.pending, timeout=1.0)

@@ -135,7 +135,10 @@ class LocalHttpServer:
             max_request_header_size=MAX_HEADER_BYTES,
             # a preview viewer that stops reading blocks its own thread, not the device's memory
             outbuf_high_watermark=1 << 20, asyncore_use_poll=True, clear_untrusted_proxy_headers=True,
-            recv_bytes=1 << 16)  # 8 KiB by default: a 5 MB body in 600 turns of the I/O loop
+            recv_bytes=1 << 16,  # 8 KiB by default: a 5 MB body in 600 turns of the I/O loop
+            # keep reading while a request runs, so a stream (preview, /events) whose client has
+            # gone is seen at once (environ["waitress.client_disconnected"]) and frees its slot
+            channel_request_lookahead=1)
         self._map: dict[int, Any] = {}
         self._dispatcher = ThreadedTaskDispatcher()
         self._dispatcher.set_thread_count(settings.threads)

@@ -8,7 +8,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -33,6 +33,7 @@ class Received:
     payload: bytes
     retain: bool
     qos: int
+    received_at: float = field(default_factory=time.monotonic)  # when it arrived here
 
     @property
     def text(self) -> str:
