@@ -38,7 +38,7 @@ setup(
         # the opt-in web page (http.enabled): imported only when it is on
         "web": WEB,
         "test": ["pytest>=8", "scikit-image>=0.22", "cryptography>=42", "jinja2>=3",
-                 "mypy>=1.10", "ruff>=0.5", "pylint>=3", *WEB],
+                 "mypy>=1.10", "ruff>=0.5", "pylint>=3", "hypothesis>=6.100", *WEB],
     },
     entry_points={"console_scripts": ["fer-edge=fer_edge.cli:main", "fer-convert=fer_convert.cli:main"]},
     classifiers=[

@@ -4,8 +4,10 @@ OpenCV's ``imdecode`` allocates what the header declares: a 333-byte JPEG that d
 30000x30000 pixels costs 1.8 GB. So every photo (``POST /predict``, ``fer-edge predict``,
 ``fer-edge annotate`` of a photo) goes through here: the format is recognised by its signature
 (only the six below ever reach OpenCV), the size is read from the header in pure Python, a
-picture over ``max_pixels`` raises ImageTooLargeError, and decodes take turns, so N hostile
-uploads at once cost one decode's memory, not N.
+picture over ``max_pixels`` raises ImageTooLargeError, and a header that readers could take two
+ways (a TIFF tag given twice, tiles larger than the image) is refused. That is the fast first
+gate; the decode itself runs in a worker process with hard limits (fer_edge.decode_worker), one
+at a time, so N hostile uploads at once cost one bounded decode, not N.
 
 Pillow's lazy ``Image.open`` reads headers too, but it would add 6 MB of RSS and 22 MB of
 wheels to the device for what fits in a hundred lines, it knows formats OpenCV does not (and
@@ -16,25 +18,32 @@ against Pillow on generated images of every format.
 from __future__ import annotations
 
 import mmap
+import os
+import stat
 import struct
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import cv2
 import numpy as np
 
+from .decode_worker import DecodeWorker
 from .errors import ImageError, ImageTooLargeError
 
 Encoded = bytes | mmap.mmap  # an upload in memory, or a photo file mapped by check_image_file
 
 DEFAULT_MAX_PIXELS = 40_000_000
 FORMATS = "JPEG, PNG, BMP, WebP, GIF or TIFF"
-# A decode at the cap costs 2 (baseline JPEG, PNG) to 6 (GIF) bytes a pixel while it runs:
-# one at a time keeps the worst case to one such decode.
-_decode_turns = threading.BoundedSemaphore(1)
+# An uncompressed 16-bit RGBA TIFF is 8 bytes a pixel: no photo file at the cap is larger.
+MAX_FILE_BYTES_PER_PIXEL = 8
+_workers: dict[int, DecodeWorker] = {}
+_workers_lock = threading.Lock()
 # Frame headers of JPEG: SOF0-SOF15 less DHT (C4), JPG (C8) and DAC (CC).
 _JPEG_FRAMES = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+_TIFF_SIZES = {256: "ImageWidth", 257: "ImageLength", 322: "TileWidth", 323: "TileLength"}
 
 
 @dataclass(frozen=True)
@@ -121,12 +130,28 @@ def _tiff(data: Encoded) -> tuple[int, int]:
     (count,) = _unpack(order + "H", data, ifd, "TIFF")
     size: dict[int, int] = {}
     for entry in range(ifd + 2, ifd + 2 + 12 * count, 12):
-        tag, kind = _unpack(order + "HH", data, entry, "TIFF")
-        if tag in (256, 257) and kind in (3, 4):  # ImageWidth, ImageLength as SHORT or LONG
-            size[tag] = _unpack(order + ("H" if kind == 3 else "I"), data, entry + 8, "TIFF")[0]
-    if len(size) < 2:
+        tag, kind, values = _unpack(order + "HHI", data, entry, "TIFF")
+        if tag not in _TIFF_SIZES:
+            continue
+        # libtiff keeps the first of a repeated tag, other readers the last: refuse to guess
+        if tag in size:
+            raise ImageError(f"an ambiguous TIFF ({_TIFF_SIZES[tag]} given twice); nothing was decoded")
+        if kind not in (3, 4) or values != 1:
+            raise ImageError(f"a corrupt TIFF ({_TIFF_SIZES[tag]} is not one SHORT or LONG)")
+        size[tag] = _unpack(order + ("H" if kind == 3 else "I"), data, entry + 8, "TIFF")[0]
+    if 256 not in size or 257 not in size:
         raise ImageError("a TIFF whose first page declares no width or height")
-    return size[256], size[257]
+    width, height = size[256], size[257]
+    # libtiff allocates a whole tile: one larger than the (16-aligned) image costs beyond the cap
+    tile = size.get(322, 0), size.get(323, 0)
+    if tile[0] > _align16(width) or tile[1] > _align16(height):
+        raise ImageError(f"a TIFF of {width}x{height} pixels in {tile[0]}x{tile[1]} tiles (tiles larger "
+                         "than the image); nothing was decoded")
+    return width, height
+
+
+def _align16(value: int) -> int:
+    return (value + 15) // 16 * 16
 
 
 def _webp(data: Encoded) -> tuple[int, int]:
@@ -184,29 +209,78 @@ def check_header(data: Encoded, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageHe
     return header
 
 
+def decode_worker(max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodeWorker:
+    """The process-wide decode worker for ``max_pixels`` (started at its first decode)."""
+    with _workers_lock:
+        worker = _workers.get(max_pixels)
+        if worker is None:
+            worker = _workers[max_pixels] = DecodeWorker(max_pixels)
+        return worker
+
+
 def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
                  flags: int = cv2.IMREAD_GRAYSCALE) -> np.ndarray:
     """The decoded picture (``flags`` as for cv2.imdecode; gray by default), header checked first.
 
     Raises ImageTooLargeError before decoding anything over ``max_pixels``, and ImageError for
-    an unknown format or data OpenCV cannot decode. One decode runs at a time.
+    an unknown format, an ambiguous header, or data the worker cannot decode within its limits
+    (fer_edge.decode_worker). One decode runs at a time.
     """
     header = check_header(data, max_pixels)
-    with _decode_turns:
-        try:
-            image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
-        except cv2.error:  # OpenCV's own limits and some corrupt files raise instead of returning None
-            image = None
-    if image is None:
-        raise ImageError(f"a {header.format} that OpenCV cannot decode (corrupt or truncated)")
+    return _decode(header, lambda worker: worker.decode(data, flags, f"a {header.format}"), max_pixels)
+
+
+def decode_image_file(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS,
+                      flags: int = cv2.IMREAD_GRAYSCALE) -> np.ndarray:
+    """``decode_image`` of a photo file; only regular files are opened, and the worker reads it."""
+    header = check_image_file(path, max_pixels)
+    if header is None:
+        raise ImageError(f"not an image: send a {FORMATS}")
+    return _decode(header, lambda worker: worker.decode_file(os.fspath(path), flags, f"a {header.format}"),
+                   max_pixels)
+
+
+def _decode(header: ImageHeader, run: Callable[[DecodeWorker], np.ndarray], max_pixels: int) -> np.ndarray:
+    image = run(decode_worker(max_pixels))
+    if image.shape[0] * image.shape[1] > max_pixels:  # the decoder saw a size the header did not say
+        raise ImageTooLargeError(f"a {header.format} that decodes to {image.shape[1]}x{image.shape[0]} "
+                                 f"pixels, over the limit of {max_pixels / 1e6:g} megapixels")
     return image
 
 
+def open_regular_file(path: str | Path) -> BinaryIO:
+    """``path`` opened for reading if it is a regular file; ImageError naming what it is otherwise.
+
+    FIFOs and devices (/dev/zero) are never read: opened without blocking, checked, then closed.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    except OSError as exc:
+        raise ImageError(f"cannot read it ({exc.strerror})") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else
+                "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket")
+        raise ImageError(f"{kind}, not a regular file: only image files are read")
+    return os.fdopen(fd, "rb")
+
+
 def check_image_file(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageHeader | None:
-    """The header of a photo file, checked against ``max_pixels``; None when it is not a photo (a video)."""
-    with open(path, "rb") as handle:
+    """The header of a photo file, checked against ``max_pixels``; None when it is not a photo (a video).
+
+    ImageError for what is not a regular file, or a file larger than MAX_FILE_BYTES_PER_PIXEL
+    bytes a pixel of the cap (a sparse file of terabytes).
+    """
+    with open_regular_file(path) as handle:
         if image_format(handle.read(12)) is None:
             return None
+        size = os.fstat(handle.fileno()).st_size
+        if size > MAX_FILE_BYTES_PER_PIXEL * max_pixels:
+            raise ImageTooLargeError(f"a file of {size / 1e6:,.0f} MB; photos over "
+                                     f"{MAX_FILE_BYTES_PER_PIXEL * max_pixels / 1e6:,.0f} MB "
+                                     f"({MAX_FILE_BYTES_PER_PIXEL} bytes a pixel of images.max_pixels) "
+                                     "are not read")
         # Mapped, not read: a TIFF's first directory may sit after all of its pixels.
         with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
             return check_header(data, max_pixels)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,18 +15,20 @@ import numpy as np
 from .classifier import Expression, TFLiteExpressionClassifier
 from .config import Config, DetectorConfig
 from .errors import ImageError
-from .faces import Face, FaceDetector, HaarFaceDetector, YuNetFaceDetector, build_detector, crop_face
-from .imagefile import DEFAULT_MAX_PIXELS, decode_image
+from .faces import Face, FaceDetector, HaarFaceDetector, YuNetFaceDetector, build_detector, crop_face, select
+from .faces.tiles import Finder, pyramid_boxes
+from .imagefile import DEFAULT_MAX_PIXELS, decode_image, decode_image_file
 from .sources import to_gray
 
 # A still is no video frame: it is scanned so that faces from STILL_MIN_FACE px up are found.
 # YuNet found every face from about 24 px of its working image: on a 2048x1536 composite of six
 # astronaut faces of 26-46 px, it found 3 of 6 at a working width of 1024, 5 at 1366 and 6 at
-# 1640 (= 0.8 x 2048; 250 ms on the x86 dev machine). So a photo is scanned at STILL_SCALE of
-# its width (at least the video's working width, at most the whole photo); Haar scans the
-# whole photo, its 24 px window being its floor.
+# 1640 (= 0.8 x 2048; 250 ms on the x86 dev machine). So a photo is scanned from STILL_SCALE of
+# its size (at least the video's working width, at most the whole photo), in tiles of a
+# bounded size (fer_edge.faces.tiles); Haar's 24 px window is its floor the same way.
 STILL_MIN_FACE = 30
 STILL_SCALE = 24 / STILL_MIN_FACE
+TILE_MIN_FACE = 8  # the tiles' detector keeps every box; min_face and max_faces apply to the photo
 
 __all__ = ["FacePredictor", "ImageError", "predict_files", "still_detector"]
 
@@ -45,7 +46,9 @@ class FacePredictor:
         """``detector`` as built by ``still_detector`` (or any FaceDetector), ``classifier`` the model,
         ``max_pixels`` the largest image decoded (fer_edge.imagefile)."""
         self.detector, self.classifier, self.max_pixels = detector, classifier, max_pixels
-        self._lock = threading.Lock()  # request threads take turns on the interpreter
+        self._finder = tile_finder(detector)
+        # One still at a time, decode to classification: N uploads at once cost one photo's memory
+        self._lock = threading.RLock()
 
     @classmethod
     def from_config(cls, config: Config) -> FacePredictor:
@@ -55,12 +58,17 @@ class FacePredictor:
                                               threads=config.model.threads), config.images.max_pixels)
 
     def detect(self, image: np.ndarray) -> list[Face]:
-        """The faces of a still: YuNet at a working width scaled to the photo, Haar as built."""
+        """The faces of a still, scanned in tiles from STILL_SCALE of its size (other detectors: as built)."""
+        if self._finder is None or not isinstance(self.detector, (YuNetFaceDetector, HaarFaceDetector)):
+            return self.detector.detect(image)
+        settings = self.detector.settings
+        height, width = image.shape[:2]
         if isinstance(self.detector, YuNetFaceDetector):
-            width = image.shape[1]
-            working = min(width, max(self.detector.settings.working_width, math.ceil(width * STILL_SCALE)))
-            return self.detector.detect(image, working_width=working)
-        return self.detector.detect(image)
+            scale = min(1.0, max(STILL_SCALE, settings.working_width / width))
+            boxes = pyramid_boxes(self._finder, image, scale)
+        else:  # Haar's window is 24 px, and it misses faces under 40 px; full resolution first
+            boxes = pyramid_boxes(self._finder, image, 1.0, smallest=48)
+        return select(boxes, width, height, settings.min_face, settings.max_faces)
 
     def classify(self, image: np.ndarray) -> list[tuple[Face, Expression]]:
         """Each face of a decoded still (HxW gray or HxWx3 BGR uint8), largest first, and its expression."""
@@ -77,14 +85,36 @@ class FacePredictor:
         its ImageTooLargeError, before decoding, for more pixels than ``max_pixels``.
         """
         # OpenCV applies the EXIF orientation, as browsers do when they show the photo, so boxes
-        # line up with what the user sees. Colour for YuNet; Haar and the crops take gray.
-        mode = cv2.IMREAD_GRAYSCALE if isinstance(self.detector, HaarFaceDetector) else cv2.IMREAD_COLOR
-        image = decode_image(data, self.max_pixels, mode)
+        # line up with what the user sees.
+        with self._lock:
+            return self._result(decode_image(data, self.max_pixels, self._decode_mode()))
+
+    def predict_file(self, path: str | Path) -> dict[str, Any]:
+        """``predict`` of an image file, which only the decode worker reads (regular files only)."""
+        with self._lock:
+            return self._result(decode_image_file(path, self.max_pixels, self._decode_mode()))
+
+    def _decode_mode(self) -> int:
+        # Colour for YuNet; Haar and the crops take gray.
+        return cv2.IMREAD_GRAYSCALE if isinstance(self.detector, HaarFaceDetector) else cv2.IMREAD_COLOR
+
+    def _result(self, image: np.ndarray) -> dict[str, Any]:
         faces = [{"box": [int(v) for v in face.box], "emotion": expression.label,
                   "confidence": round(expression.confidence, 4),
                   "scores": {k: round(v, 4) for k, v in expression.scores.items()}}
                  for face, expression in self.classify(image)]
         return {"width": image.shape[1], "height": image.shape[0], "faces": faces}
+
+
+def tile_finder(detector: FaceDetector) -> Finder | None:
+    """A detector of the same kind and settings for the tiles of a still, keeping every box; None
+    for a detector of another kind (it then sees the whole still)."""
+    if not isinstance(detector, (YuNetFaceDetector, HaarFaceDetector)):
+        return None
+    settings = dataclasses.replace(detector.settings, min_face=TILE_MIN_FACE, max_faces=0, working_width=0,
+                                   equalize=False)
+    inner = type(detector)(settings)
+    return lambda tile: [face.box for face in inner.detect(tile)]
 
 
 def still_detector(settings: DetectorConfig) -> FaceDetector:
@@ -109,7 +139,7 @@ def predict_files(paths: Sequence[str], model: str | None = None, detector: str 
     status = 0
     for path in paths:
         try:
-            result = predictor.predict(Path(path).read_bytes())
+            result = predictor.predict_file(path)
         except (OSError, ImageError) as exc:
             error = f"cannot read it ({exc.strerror})" if isinstance(exc, OSError) else str(exc)
             print(json.dumps({"image": path, "error": error}), flush=True)

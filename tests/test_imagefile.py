@@ -46,9 +46,9 @@ def test_header_sizes_agree_with_pillow_and_with_the_decode(fmt: str, options: d
 def test_a_header_only_jpeg_of_30000x30000_is_refused_before_any_decode(
         monkeypatch: pytest.MonkeyPatch) -> None:
     def no_decode(*args: Any) -> None:
-        raise AssertionError("cv2.imdecode saw an image over the cap")
+        raise AssertionError("the decode worker saw an image over the cap")
 
-    monkeypatch.setattr(imagefile.cv2, "imdecode", no_decode)
+    monkeypatch.setattr(imagefile, "decode_worker", no_decode)
     data = header_only_jpeg(30000, 30000)
     assert len(data) < 400
     with pytest.raises(ImageTooLargeError) as error:
@@ -95,36 +95,25 @@ def test_a_truncated_body_after_a_good_header_is_an_image_error() -> None:
         decode_image(png.tobytes()[:60])
 
 
-def test_decodes_take_turns(monkeypatch: pytest.MonkeyPatch) -> None:
-    inside, most = [0], [0]
-    lock = threading.Lock()
-    started = threading.Barrier(4, timeout=10)
-    real = cv2.imdecode
+def test_decodes_from_many_threads_share_one_worker_and_each_gets_its_own_picture() -> None:
+    # one request at a time on the worker's pipes: interleaved requests would garble the pictures
+    images = {size: encode("PNG", {}, *size) for size in [(1500, 1000), (640, 480), (33, 900), (900, 33)]}
+    started = threading.Barrier(len(images), timeout=10)
+    shapes: dict[tuple[int, int], set[tuple[int, ...]]] = {size: set() for size in images}
 
-    def counting_decode(*args: Any) -> Any:
-        with lock:
-            inside[0] += 1
-            most[0] = max(most[0], inside[0])
-        try:
-            return real(*args)
-        finally:
-            with lock:
-                inside[0] -= 1
-
-    monkeypatch.setattr(imagefile.cv2, "imdecode", counting_decode)
-    data = encode("PNG", {}, 1500, 1000)
-
-    def decode() -> None:
+    def decode(size: tuple[int, int]) -> None:
         started.wait()
         for _ in range(3):
-            decode_image(data)
+            shapes[size].add(decode_image(images[size]).shape)
 
-    threads = [threading.Thread(target=decode) for _ in range(4)]
+    before = imagefile.decode_worker().started
+    threads = [threading.Thread(target=decode, args=(size,)) for size in images]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=30)
-    assert most[0] == 1
+    assert shapes == {(w, h): {(h, w)} for w, h in images}
+    assert imagefile.decode_worker().started - before <= 1  # none was killed: at most the first start
 
 
 def test_photo_files_are_checked_and_videos_pass(tmp_path: Path) -> None:

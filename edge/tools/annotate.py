@@ -15,7 +15,7 @@ import cv2
 
 from ..daemon import build_pipeline, stop_on_signals
 from ..errors import EdgeError
-from ..imagefile import check_image_file, decode_image
+from ..imagefile import check_image_file, decode_image_file
 from ..overlay import draw_annotations
 
 if TYPE_CHECKING:
@@ -130,11 +130,8 @@ def annotate_photo(config: Config, source: Path, out: Path) -> int:
     """Draw the faces of a photo, found as ``fer-edge predict`` finds them, into ``out``; the count."""
     from ..photos import FacePredictor
 
-    try:
-        data = source.read_bytes()
-    except OSError as exc:
-        raise EdgeError(f"cannot read {source} ({exc.strerror})") from None
-    image = decode_image(data, config.images.max_pixels, cv2.IMREAD_COLOR)  # header checked first
+    # header checked first; the decode worker reads the file, only if it is a regular one
+    image = decode_image_file(source, config.images.max_pixels, cv2.IMREAD_COLOR)
     results = FacePredictor.from_config(config).classify(image)
     numbered = [(NumberedFace(i, face.box), expression) for i, (face, expression) in enumerate(results, 1)]
     drawn = draw_annotations(image, numbered)
