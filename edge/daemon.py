@@ -168,6 +168,7 @@ class Daemon:
     def _on_tick(self, pipeline: Pipeline) -> None:
         """Every loop iteration: the systemd watchdog and status, /healthz, the preview."""
         health = pipeline.health()
+        fps = health.fps
         if health.feeds_watchdog != self._feeding:
             self._feeding = health.feeds_watchdog
             if not self._feeding:
