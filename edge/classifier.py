@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ModelError
+from .files import regular_file_problem
 from .shipped import shipped_path
 
 log = logging.getLogger(__name__)
@@ -108,8 +109,8 @@ class TFLiteExpressionClassifier:
     def __init__(self, model_path: str | Path | None = None, labels_path: str | Path | None = None,
                  threads: int = 1):
         self.model_path = resolve_model_path(model_path)
-        if not self.model_path.is_file():
-            raise ModelError(f"model file {self.model_path} not found; pass --model PATH to a "
+        if problem := regular_file_problem(self.model_path):  # never open a FIFO or a device
+            raise ModelError(f"model file {self.model_path} {problem}; pass --model PATH to a "
                              f"{INPUT_SHAPE} uint8 .tflite model, or the name of a bundled one "
                              f"({', '.join(BUNDLED_MODELS)}; reinstall fer-edge if those are missing)")
         beside = self.model_path.with_name("labels.txt")

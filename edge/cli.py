@@ -29,6 +29,20 @@ def version() -> str:
         return "unknown (not installed)"
 
 
+def ascii_int(text: str) -> int:
+    """An argparse type: int() would take Arabic-Indic and full-width digits too."""
+    if not text.isascii():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number (ASCII digits only)")
+    return int(text)
+
+
+def ascii_float(text: str) -> float:
+    """An argparse type: a float in ASCII digits (see ascii_int)."""
+    if not text.isascii():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number (ASCII digits only)")
+    return float(text)
+
+
 def run_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """Flags of ``run`` as dotted config keys; unset flags are None and ignored."""
     return {
@@ -115,14 +129,14 @@ def add_run(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--model", help=MODEL_HELP)
     run.add_argument("--detector", choices=("yunet", "haar"), help="face detector (default: yunet)")
     run.add_argument("--mqtt-host")
-    run.add_argument("--mqtt-port", type=int)
+    run.add_argument("--mqtt-port", type=ascii_int)
     run.add_argument("--device-id")
     run.add_argument("--publish", choices=("every", "change"))
     run.add_argument("--realtime", action=argparse.BooleanOptionalAction, default=None,
                      help="pace video files at their frame rate (default) or run them flat out")
     run.add_argument("--loop", action="store_true", default=None,
                      help="start a video file over at its end (soak tests, demos)")
-    run.add_argument("--max-frames", type=int)
+    run.add_argument("--max-frames", type=ascii_int)
     run.add_argument("--preview", action="store_true", default=None,
                      help="serve the annotated camera view at /preview.mjpg (turns the HTTP server on)")
     run.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
@@ -153,7 +167,8 @@ def add_tools(sub: argparse._SubParsersAction) -> None:
                           help="output video, .mp4 (mp4v) or .avi (MJPG); for a photo source, a .png or .jpg")
     annotate.add_argument("--model", help=MODEL_HELP)
     annotate.add_argument("--detector", choices=("yunet", "haar"), help="face detector (default: yunet)")
-    annotate.add_argument("--max-frames", type=int, help="stop after N frames (a camera runs until Ctrl-C)")
+    annotate.add_argument("--max-frames", type=ascii_int,
+                          help="stop after N frames (a camera runs until Ctrl-C)")
     annotate.add_argument("--config", type=Path, help="TOML config file (detector and tracking settings)")
     annotate.set_defaults(func=cmd_annotate)
 
@@ -163,9 +178,9 @@ def add_tools(sub: argparse._SubParsersAction) -> None:
                            help="delete the configs (empty retained payloads)")
     discovery.add_argument("--config", type=Path, help="TOML config file (the daemon's)")
     discovery.add_argument("--mqtt-host")
-    discovery.add_argument("--mqtt-port", type=int)
+    discovery.add_argument("--mqtt-port", type=ascii_int)
     discovery.add_argument("--device-id")
-    discovery.add_argument("--timeout", type=float, default=10.0, help="seconds to reach the broker")
+    discovery.add_argument("--timeout", type=ascii_float, default=10.0, help="seconds to reach the broker")
     discovery.set_defaults(func=cmd_ha_discovery)
 
     install = sub.add_parser("install-service", help="install and start the systemd service (as root)")

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .classifier import TFLiteExpressionClassifier
 from .config import Config
-from .config.checks import shared_identity_warning
+from .config.checks import shared_identity_warning, threads_warning
 from .config.secrets import mqtt_password
 from .events import EventPolicy
 from .faces import FaceDetector, build_detector
@@ -106,8 +106,9 @@ class Daemon:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.notifier = SystemdNotifier.from_environment()
-        if warning := shared_identity_warning(config):
-            log.warning("%s", warning)
+        for warning in (shared_identity_warning(config), threads_warning(config)):
+            if warning:
+                log.warning("%s", warning)
         self.publisher = build_publisher(config)
         self.classifier = build_classifier(config)
         # The loop's one sink: MQTT first, then whoever else listens (the page's /events, /metrics).

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import cv2
 import numpy as np
 import pytest
@@ -9,6 +11,8 @@ from fer_edge.config import DetectorConfig
 from fer_edge.errors import ModelError
 from fer_edge.faces import Face, HaarFaceDetector, YuNetFaceDetector, cascade_path, crop_face, select
 from fer_edge.faces.crops import percentiles
+from fer_edge.faces.factory import build_detector
+from fer_edge.faces.yunet import yunet_unavailable
 from fer_edge.tracking import iou
 
 try:
@@ -229,3 +233,24 @@ def test_yunet_survives_thin_images(size: tuple[int, int]) -> None:
         for face in detector.detect(image, working_width=working):
             x, y, w, h = face.box
             assert 0 <= x and 0 <= y and 8 <= w and 8 <= h and x + w <= width and y + h <= height
+
+
+@pytest.mark.parametrize(("version", "has_api", "runs"), [
+    ("4.5.4", True, False), ("4.7.0", True, False), ("4.5.1", False, False), ("4.8.0", True, True),
+    ("4.12.0", True, True)])
+def test_yunet_is_chosen_by_the_opencv_version(version: str, has_api: bool, runs: bool) -> None:
+    reason = yunet_unavailable(version, has_api)
+    assert (reason is None) == runs
+    if reason:
+        assert f"OpenCV {version} cannot run YuNet" in reason and "4.8 or newer" in reason
+
+
+def test_an_opencv_too_old_for_yunet_falls_back_to_haar_with_a_warning(monkeypatch, caplog) -> None:
+    """JetPack 5's OpenCV 4.5: the daemon runs on Haar instead of stopping."""
+    monkeypatch.setattr(cv2, "__version__", "4.5.4")
+    with caplog.at_level(logging.WARNING, "fer_edge.faces"):
+        detector = build_detector(DetectorConfig(type="yunet"))
+    assert isinstance(detector, HaarFaceDetector) and detector.settings.type == "haar"
+    assert len(caplog.records) == 1 and "OpenCV 4.5.4 cannot run YuNet" in caplog.records[0].getMessage()
+    monkeypatch.undo()
+    assert isinstance(build_detector(DetectorConfig(type="yunet")), YuNetFaceDetector)

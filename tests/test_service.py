@@ -266,6 +266,16 @@ def test_a_python_under_home_relaxes_protect_home(tmp_path, no_such_user):
     assert any("under a home directory" in step.describe() for step in steps)
 
 
+@pytest.mark.parametrize("python", ["/tmp/venv/bin/python", "/var/tmp/fer/venv/bin/python"])
+def test_a_python_under_tmp_is_refused_before_writing_a_unit_that_cannot_start(tmp_path, no_such_user,
+                                                                                python):
+    with pytest.raises(service.EdgeError) as error:
+        service.install_steps(python=python, config_dir=tmp_path / "etc", unit_dir=tmp_path / "systemd",
+                              user="fer-edge", jetson=False)
+    assert str(error.value).startswith(f"{python} is under /tmp or /var/tmp, which the unit's PrivateTmp=yes")
+    assert "203/EXEC" in str(error.value) and "/opt/fer-edge" in str(error.value)
+
+
 def test_uninstall_keeps_config_and_user(tmp_path, capsys):
     unit_dir = tmp_path / "systemd"
     (unit_dir / "fer-edge.service.d").mkdir(parents=True)

@@ -7,6 +7,8 @@ broker's own topics, `$SYS/...`), so a broker's refusal is a config error, not s
 
 from __future__ import annotations
 
+import os
+
 from ..errors import SourceError
 from ..sources.spec import parse_spec
 from .rules import mqtt_text_problem
@@ -68,6 +70,15 @@ def shared_identity_warning(config: Config) -> str | None:
         return None
     return (f"mqtt.device_id is empty, so the host name {device_id!r} names this board's topics; every "
             f"board called {device_id!r} publishes to the same ones: set mqtt.device_id, unique per board")
+
+
+def threads_warning(config: Config) -> str | None:
+    """A warning when model.threads is more than the cores this process may run on."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if config.model.threads <= cores:
+        return None
+    return (f"model.threads = {config.model.threads} is more than the {cores} cores this process may use: "
+            f"the extra threads only wait for a core and each face takes longer; set it to {cores} or less")
 
 
 def cross_field_problems(config: Config) -> list[str]:

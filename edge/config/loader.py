@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 import sys
 import types
 import typing
@@ -22,6 +23,7 @@ else:  # Jetson's JetPack 6 ships Python 3.10
     import tomli as tomllib
 
 from ..errors import ConfigError
+from ..files import regular_file_problem
 from .checks import cross_field_problems
 from .preflight import file_problems
 from .tables import Config
@@ -38,6 +40,8 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     """Read the TOML file (if any), overlay the environment, then ``overrides`` (flags)."""
     data: dict[str, Any] = {}
     if path is not None:
+        if (problem := regular_file_problem(path)) and problem != "not found":  # a FIFO would block
+            raise ConfigError(f"config file {path} {problem}; give the path of a TOML file")
         try:
             with open(path, "rb") as handle:
                 data = tomllib.loads(decode_toml(handle.read(), path))
@@ -48,11 +52,11 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
         except OSError as exc:
             raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
-    text_keys = environment_overrides(os.environ if environ is None else environ, ENV_PREFIX)
+    problems: list[str] = []
+    text_keys = environment_overrides(os.environ if environ is None else environ, ENV_PREFIX, problems)
     nest(text_keys, data)
     flags = {k: v for k, v in (overrides or {}).items() if v is not None}
     nest(flags, data)
-    problems: list[str] = []
     config = build(Config, data, "", set(text_keys), problems)
     if not problems:
         problems = cross_field_problems(config) + file_problems(config)
@@ -75,6 +79,10 @@ def build(cls: type, data: dict[str, Any], prefix: str, from_text: set[str], pro
         dotted = f"{prefix}{key}"
         if key not in fields:
             hint = RENAMED.get(dotted, "")
+            names = sorted(ENV_PREFIX + k.upper().replace(".", "__") for k in from_text
+                           if k == dotted or k.startswith(f"{dotted}."))
+            if names:
+                hint += f" (from the environment: {', '.join(names)})"
             problems.append(f"{dotted}: unknown key{hint} (known: {', '.join(sorted(fields))})")
             continue
         kind = hints[key]
@@ -112,12 +120,13 @@ def coerce(value: Any, kind: type, key: str, from_text: bool) -> Any:
                 return True
             if text.lower() in ("0", "false", "no", "off"):
                 return False
-        else:
+        elif text.isascii() or kind not in (int, float):  # int() and float() take Arabic-Indic digits too
             try:
                 return _in_range(kind(text), key)
             except ValueError:
                 pass
-        raise ConfigError(f"{key}: {value!r} is not a valid {kind.__name__}")
+        digits = " (ASCII digits only)" if kind in (int, float) and not text.isascii() else ""
+        raise ConfigError(f"{key}: {value!r} is not a valid {kind.__name__}{digits}")
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if type(value) is not kind:
@@ -165,7 +174,20 @@ def nest(flat: dict[str, Any], into: dict[str, Any]) -> None:
             node[leaf] = value
 
 
-def environment_overrides(environ: typing.Mapping[str, str], prefix: str) -> dict[str, str]:
-    """FER_EDGE_MQTT__HOST=broker becomes {'mqtt.host': 'broker'}."""
-    return {name[len(prefix):].lower().replace("__", "."): value
-            for name, value in environ.items() if name.startswith(prefix)}
+def environment_overrides(environ: typing.Mapping[str, str], prefix: str,
+                          problems: list[str] | None = None) -> dict[str, str]:
+    """FER_EDGE_MQTT__HOST=broker becomes {'mqtt.host': 'broker'}; a name that is no dotted key
+    (FER_EDGE___HOST, FER_EDGE_MQTT__) is a problem naming the variable."""
+    keys = {}
+    for name, value in environ.items():
+        if not name.startswith(prefix):
+            continue
+        dotted = name[len(prefix):].lower().replace("__", ".")
+        if not re.fullmatch(r"[a-z0-9]+(?:_[a-z0-9]+)*(?:\.[a-z0-9]+(?:_[a-z0-9]+)*)*", dotted):
+            if problems is not None:
+                problems.append(f"{name} (environment): not a setting's name; write {prefix}<TABLE>__<KEY> "
+                                f"in capitals, one underscore inside a name and two between table and key, "
+                                f"e.g. {prefix}MQTT__HOST for mqtt.host")
+            continue
+        keys[dotted] = value
+    return keys

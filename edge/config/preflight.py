@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, ModelError
-from .checks import shared_identity_warning, source_spec_problem
+from .checks import shared_identity_warning, source_spec_problem, threads_warning
 from .secrets import http_token, password_file, password_file_warning, read_secret_file
 from .tables import Config, HttpConfig
 
@@ -138,8 +138,9 @@ def preflight(config: Config, *, check_model: bool = True) -> list[str]:
             problems += exc.problems
         if warning := password_file_warning(path):
             warnings.append(warning)
-    if warning := shared_identity_warning(config):
-        warnings.append(warning)
+    for warning in (shared_identity_warning(config), threads_warning(config)):
+        if warning:
+            warnings.append(warning)
     if config.http.enabled:
         problems += _http_problems(config.http)
     if problems:

@@ -35,10 +35,20 @@ CENTRE_UP_PER_HEIGHT = 0.020
 MIN_OPENCV = (4, 8)
 
 
-def opencv_version() -> tuple[int, int]:
-    """OpenCV's major and minor version, e.g. (4, 14)."""
-    major, minor = (int(part) for part in cv2.__version__.split(".")[:2])
+def opencv_version(version: str | None = None) -> tuple[int, int]:
+    """OpenCV's (or ``version``'s) major and minor version, e.g. (4, 14)."""
+    major, minor = (int(part) for part in (version or cv2.__version__).split(".")[:2])
     return major, minor
+
+
+def yunet_unavailable(version: str | None = None, has_api: bool | None = None) -> str | None:
+    """Why this OpenCV (or ``version``) cannot run the shipped YuNet, or None if it can."""
+    has_api = hasattr(cv2, "FaceDetectorYN") if has_api is None else has_api
+    if has_api and opencv_version(version) >= MIN_OPENCV:
+        return None
+    # 4.5.4 to 4.7 have FaceDetectorYN but fail on this model's graph at the first frame
+    return (f"OpenCV {version or cv2.__version__} cannot run YuNet's {MODEL_NAME} (it needs 4.8 or newer: "
+            "JetPack 6 and the pip wheels have it; JetPack 5 has 4.5)")
 
 
 def square_box(x: float, y: float, w: float, h: float) -> Box:
@@ -55,11 +65,9 @@ class YuNetFaceDetector:
         """``settings`` is the validated [detector] table; ``model_path`` defaults to the shipped file."""
         self.settings = s = settings or DetectorConfig()
         path = Path(model_path) if model_path is not None else shipped_path("models", MODEL_NAME)
-        if not hasattr(cv2, "FaceDetectorYN") or opencv_version() < MIN_OPENCV:
-            # 4.6/4.7 have FaceDetectorYN but fail on this model's graph at the first frame
-            raise ModelError(f"OpenCV {cv2.__version__} cannot run YuNet's {MODEL_NAME} (it needs 4.8 or "
-                             "newer: JetPack 6 and the pip wheels have it): pip install "
-                             "'opencv-python-headless>=4.8,<5', or set detector.type = \"haar\"")
+        if reason := yunet_unavailable():
+            raise ModelError(f"{reason}: pip install 'opencv-python-headless>=4.8,<5', or set "
+                             "detector.type = \"haar\"")
         if not path.is_file() or path.stat().st_size == 0:
             raise ModelError(f"YuNet model {path} is missing or empty; reinstall fer-edge, "
                              "or set detector.type = \"haar\"")

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from ..errors import SourceError
+from ..files import regular_file_problem
 
 log = logging.getLogger(__name__)
 
@@ -115,9 +116,10 @@ class VideoFileSource(OpenCVSource):
 
     def open(self) -> None:
         """Open the file and decode its first frame, so an empty or corrupt file fails here."""
-        if not self.path.is_file():
-            what = "is a directory, not a file" if self.path.is_dir() else "not found"
-            raise SourceError(f"video file {self.path} {what}; check the path (relative to {Path.cwd()})")
+        if problem := regular_file_problem(self.path):
+            fix = f"check the path (relative to {Path.cwd()})" if problem == "not found" else \
+                "give a video file (save a stream or pipe to one first), or a camera's spec"
+            raise SourceError(f"video file {self.path} {problem}; {fix}")
         super().open()
         ok, self._first = self._cap.read()
         if not ok:

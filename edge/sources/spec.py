@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import SourceError
+from ..files import camera_device_problem
 
 if TYPE_CHECKING:
     from .base import FrameSource
@@ -49,6 +50,10 @@ def parse_spec(spec: str) -> SourceSpec:
     if text.isdigit():
         return SourceSpec("camera", int(text))
     if text.startswith("/dev/"):  # /dev/videoN, or a stable /dev/v4l/by-id/... link
+        if Path(text).is_file():  # a clip in /dev/shm
+            return SourceSpec("file", text)
+        if problem := camera_device_problem(text):
+            raise SourceError(f"source '{spec}' {problem}")
         return SourceSpec("camera", text)
     path = Path(text)
     if text and (path.suffix.lower() in VIDEO_SUFFIXES or "/" in text or os.sep in text or path.exists()):

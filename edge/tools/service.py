@@ -28,6 +28,7 @@ UNIT_NAME = "fer-edge.service"
 JETSON_DROPIN = "jetson.conf"
 STATE_DIR = "/var/lib/fer-edge"  # StateDirectory=fer-edge in the unit
 HOME_DIRS = ("/home/", "/root/", "/run/user/")  # hidden or read-only under ProtectHome=
+TMP_DIRS = ("/tmp/", "/var/tmp/")  # replaced by empty private ones under PrivateTmp=yes
 EX_NOPERM = 77
 
 
@@ -152,6 +153,11 @@ def under_home(path: str) -> bool:
     return any(p.startswith(HOME_DIRS) for p in (path + "/", os.path.realpath(path) + "/"))
 
 
+def under_tmp(path: str) -> bool:
+    """Whether PrivateTmp=yes would hide this path (or the file a symlink there points to)."""
+    return any(p.startswith(TMP_DIRS) for p in (path + "/", os.path.realpath(path) + "/"))
+
+
 def render_unit(template: str, *, command: str, user: str, group: str, credential: Path | None,
                 protect_home: str = "yes", token: Path | None = None) -> str:
     """The shipped unit with ExecStart=, User=, Group=, ProtectHome= and LoadCredential= filled in:
@@ -194,6 +200,11 @@ def install_steps(*, python: str, config_dir: Path, unit_dir: Path, user: str, j
         example = shipped_text("config.example.toml")
         steps.append(WriteFile(config, example, 0o644, exclusive=True, origin="config.example.toml"))
 
+    in_tmp = [str(p) for p in (python, package_dir) if p is not None and under_tmp(str(p))]
+    if in_tmp:
+        raise EdgeError(f"{in_tmp[0]} is under /tmp or /var/tmp, which the unit's PrivateTmp=yes replaces "
+                        "with an empty directory: the service could not start (203/EXEC). Install fer-edge in "
+                        "a venv under /opt/fer-edge and run that venv's fer-edge install-service")
     password, token = config_dir / PASSWORD_CREDENTIAL, config_dir / TOKEN_CREDENTIAL
     protect_home = "yes"
     in_home = [str(p) for p in (python, package_dir) if p is not None and under_home(str(p))]
