@@ -86,11 +86,11 @@ def test_password_from_credentials_directory(tmp_path, monkeypatch):
     ('[mqtt]\nprefix = "$SYS/fer"\n', "mqtt.prefix: '$SYS/fer' starts with $, which brokers keep"),
     ('[mqtt]\nprefix = "fer\\u0085edge"\n', "mqtt.prefix: 'fer\\x85edge' holds the control character U+0085"),
     (f'[mqtt]\ndevice_id = "{"d" * 70_000}"\n', "mqtt.device_id: 'ddd"),
-    (f'[mqtt]\ndevice_id = "{"d" * 70_000}"\n', "'... is 70,000 bytes long; MQTT allows 65,535"),
-    # each part fits; the whole topic does not
-    (f'[mqtt]\ndevice_id = "{"d" * 65_530}"\n', "mqtt.prefix, mqtt.device_id: the topic 'fer-edge/ddd"),
-    (f'[mqtt]\ndevice_id = "{"d" * 65_530}"\n', "is 65,547 bytes long; MQTT allows 65,535"),
-    ('[mqtt]\nclient_id = "cam\\u0000"\n', "mqtt.client_id: 'cam\\x00' must be UTF-8"),
+    (f'[mqtt]\ndevice_id = "{"d" * 70_000}"\n', "'... is 70,000 characters long; at most 4,096"),
+    # every text setting: at most 4,096 characters, no control characters
+    (f'[mqtt]\nhost = "{"h" * 4_097}"\n', "mqtt.host: 'hhh"),
+    ('[mqtt]\nusername = "cam\\nfake log line"\n', "mqtt.username: 'cam\\nfake log line' holds the control"),
+    ('[mqtt]\nclient_id = "cam\\u0000"\n', "mqtt.client_id: 'cam\\x00' holds the control character U+0000"),
     ('[mqtt]\nprotocol = "3"\n', "mqtt.protocol: '3' must be '5' or '3.1.1'"),
     ('[homeassistant]\nenabled = true\ndiscovery_prefix = "$ha"\n',
      "homeassistant.discovery_prefix: '$ha' starts with $"),

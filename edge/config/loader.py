@@ -26,10 +26,12 @@ from ..errors import ConfigError
 from ..files import regular_file_problem
 from .checks import cross_field_problems
 from .preflight import file_problems
+from .rules import shown, text_problem
 from .tables import Config
 
 ENV_PREFIX = "FER_EDGE_"
 EXAMPLE_CONFIG = Path(__file__).resolve().parents[1] / "config.example.toml"  # shipped in the package
+MAX_CONFIG_BYTES = 1 << 20  # the example config is 6 kB
 # No setting means anything beyond this (31 years of seconds, a billion frames), and a wait
 # longer than threading.TIMEOUT_MAX (about 9.2e9 s) raises OverflowError where it is used.
 MAX_MAGNITUDE = 1e9
@@ -44,12 +46,19 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
             raise ConfigError(f"config file {path} {problem}; give the path of a TOML file")
         try:
             with open(path, "rb") as handle:
-                data = tomllib.loads(decode_toml(handle.read(), path))
+                raw = handle.read(MAX_CONFIG_BYTES + 1)  # bounded before parsing: /dev/zero ends here
+            if len(raw) > MAX_CONFIG_BYTES:
+                raise ConfigError(f"config file {path} is over {MAX_CONFIG_BYTES:,} bytes; a fer-edge config "
+                                  "is a few kB: give the path of its TOML file")
+            data = tomllib.loads(decode_toml(raw, path))
         except FileNotFoundError:
             raise ConfigError(f"config file {path} not found; check the path, or start from the "
                               f"example: cp {EXAMPLE_CONFIG} {path}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        except RecursionError:  # tomllib recurses per nested array or inline table
+            raise ConfigError(f"config file {path} nests arrays or tables too deeply to parse; no setting "
+                              "nests more than two levels") from None
         except OSError as exc:
             raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
     problems: list[str] = []
@@ -99,9 +108,13 @@ def build(cls: type, data: dict[str, Any], prefix: str, from_text: set[str], pro
         except ConfigError as exc:
             problems.extend(exc.problems)
             continue
+        texts = values[key] if isinstance(values[key], tuple) else (values[key],)
+        if text := next((p for t in texts if isinstance(t, str) and (p := text_problem(t))), None):
+            problems.append(f"{dotted}: {shown(values[key])} {text}")
+            continue
         rule = fields[key].metadata.get("rule")
         if rule is not None and not rule.check(values[key]):
-            problems.append(f"{dotted}: {values[key]!r} {rule.text}")
+            problems.append(f"{dotted}: {shown(values[key])} {rule.text}")
     return cls(**values)
 
 
@@ -112,7 +125,7 @@ def coerce(value: Any, kind: type, key: str, from_text: bool) -> Any:
             return tuple(part.strip() for part in value.split(",") if part.strip())
         if isinstance(value, list) and all(isinstance(item, str) for item in value):
             return tuple(value)
-        raise ConfigError(f"{key}: expected a list of strings, got {type(value).__name__} {value!r}")
+        raise ConfigError(f"{key}: expected a list of strings, got {type(value).__name__} {shown(value)}")
     if from_text and isinstance(value, str):
         text = value.strip()
         if kind is bool:
@@ -126,18 +139,18 @@ def coerce(value: Any, kind: type, key: str, from_text: bool) -> Any:
             except ValueError:
                 pass
         digits = " (ASCII digits only)" if kind in (int, float) and not text.isascii() else ""
-        raise ConfigError(f"{key}: {value!r} is not a valid {kind.__name__}{digits}")
+        raise ConfigError(f"{key}: {shown(value)} is not a valid {kind.__name__}{digits}")
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if type(value) is not kind:
-        raise ConfigError(f"{key}: expected {kind.__name__}, got {type(value).__name__} {value!r}")
+        raise ConfigError(f"{key}: expected {kind.__name__}, got {type(value).__name__} {shown(value)}")
     return _in_range(value, key)
 
 
 def _in_range(value: Any, key: str) -> Any:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and \
             not (math.isfinite(value) and abs(value) <= MAX_MAGNITUDE):
-        raise ConfigError(f"{key}: {value!r} is out of range (numbers must be finite and within "
+        raise ConfigError(f"{key}: {shown(value)} is out of range (numbers must be finite and within "
                           f"±{MAX_MAGNITUDE:,.0f})")
     return value
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from ..errors import ConfigError, ModelError
 from .checks import shared_identity_warning, source_spec_problem, threads_warning
-from .secrets import http_token, password_file, password_file_warning, read_secret_file
+from .secrets import exists, http_token, password_file, password_file_warning, read_secret_file
 from .tables import Config, HttpConfig
 
 WEB_EXTRA = ("werkzeug", "waitress", "prometheus_client")  # what fer_edge.web imports
@@ -71,12 +71,13 @@ def file_problems(config: Config) -> list[str]:
     """Files the config names that do not exist, and TLS files that do not load."""
     mqtt = config.mqtt
     problems = []
-    if config.http.token_file and not Path(config.http.token_file).is_file():
+    # exists(), not Path.is_file(): that raises PermissionError inside a directory we may not search
+    if config.http.token_file and not exists(Path(config.http.token_file)):
         problems.append(f"http.token_file: file {config.http.token_file} not found")
     missing = False
     for key in ("ca_file", "cert_file", "key_file", "password_file"):
         path = getattr(mqtt, key)
-        if path and not Path(path).is_file():
+        if path and not exists(Path(path)):
             problems.append(f"mqtt.{key}: file {path} not found")
             missing = True
     if mqtt.tls and not missing:

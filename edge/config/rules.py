@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MAX_STRING_BYTES = 65_535  # every MQTT string has a two-byte length
+# Every text setting: a path is at most PATH_MAX (4096) bytes, and nothing else needs more.
+MAX_TEXT = 4096
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 
 
 @dataclass(frozen=True)
@@ -76,13 +79,33 @@ def without(characters: str) -> Rule:
 
 
 def is_host(value: str) -> bool:
-    """An IP address (IPv4 or IPv6, without brackets) or a DNS host name."""
+    """An IP address (IPv4 or IPv6, without brackets) or a DNS host name (labels of letters, digits
+    and inner hyphens, one trailing dot allowed); checked label by label, in time linear in its length."""
     try:
         ipaddress.ip_address(value)
         return True
     except ValueError:
-        return re.fullmatch(r"(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?)+",
-                            value) is not None
+        pass
+    name = value[:-1] if value.endswith(".") else value
+    return 0 < len(value) <= 253 and all(_LABEL.fullmatch(label) for label in name.split("."))
+
+
+def text_problem(text: str) -> str | None:
+    """Why a text setting is refused: longer than MAX_TEXT, or holding a control character
+    (a newline in a host name or user name would split the log line that shows it)."""
+    if len(text) > MAX_TEXT:
+        return f"is {len(text):,} characters long; at most {MAX_TEXT:,}"
+    if match := _CONTROL.search(text):
+        return f"holds the control character U+{ord(match.group()):04X}"
+    return None
+
+
+def shown(value: object, limit: int = 60) -> str:
+    """A value as a problem line quotes it: its repr, text cut to ``limit`` characters."""
+    if isinstance(value, str) and len(value) > limit:
+        return f"{value[:limit]!r}..."
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def mqtt_text_problem(text: str) -> str | None:
@@ -100,6 +123,7 @@ def mqtt_text_problem(text: str) -> str | None:
 
 NOT_EMPTY = Rule(bool, "must not be empty")
 PORT = number(ge=1, le=65535, name="a TCP port")
+HOST = Rule(is_host, "must be a host name or an IP address (no brackets, no port)")
 LISTEN_HOST = Rule(is_host, "must be an IP address (127.0.0.1, ::1, 0.0.0.0, ::; no brackets) or a host name")
 HOST_NAMES = Rule(lambda v: all(map(is_host, v)), "must list host names or IP addresses")
 TOPIC = Rule(lambda v: bool(v) and not set(v) & set("+#"), "must be a non-empty topic without + or #")

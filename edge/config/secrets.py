@@ -9,6 +9,7 @@ import stat
 from pathlib import Path
 
 from ..errors import ConfigError
+from .rules import text_problem
 from .tables import HttpConfig, MqttConfig
 
 log = logging.getLogger(__name__)
@@ -16,23 +17,51 @@ log = logging.getLogger(__name__)
 PASSWORD_CREDENTIAL = "mqtt_password"  # name used with systemd's LoadCredential=
 TOKEN_CREDENTIAL = "http_token"
 MIN_TOKEN_LENGTH = 16
+MAX_SECRET_BYTES = 4096  # read no further: /dev/zero or a log file given by mistake ends here
+
+
+def exists(path: Path) -> bool:
+    """Whether ``path`` names something; True when it cannot be told (a directory we may not search),
+    so that reading it reports why instead of a secret silently missing."""
+    try:
+        os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError:
+        return True
+    return True
 
 
 def credential_path(name: str) -> Path | None:
     """systemd's credential ``name`` ($CREDENTIALS_DIRECTORY/name) if the service has it."""
     credentials = os.environ.get("CREDENTIALS_DIRECTORY")
     path = Path(credentials) / name if credentials else None
-    return path if path is not None and path.is_file() else None
+    return path if path is not None and exists(path) else None
 
 
 def read_secret_file(key: str, path: Path) -> str:
-    """The secret in ``path`` (for the setting ``key``), stripped; ConfigError when it cannot be read."""
+    """The secret in ``path`` (for the setting ``key``), stripped; ConfigError when it cannot be read,
+    is no regular file, is empty or is not UTF-8 text. ``run`` and check-config both read it here."""
+    remedy = "check the path and that the service user may read it"
     try:
-        return path.read_text().strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise ConfigError(f"{key}: cannot read {path} ({why}); "
-                          "check the path and that the service user may read it") from None
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)  # a FIFO must not block us
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise ConfigError(f"{key}: {path} is not a regular file; {remedy}")
+            raw = handle.read(MAX_SECRET_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"{key}: cannot read {path} ({exc.strerror}); {remedy}") from None
+    if len(raw) > MAX_SECRET_BYTES:
+        raise ConfigError(f"{key}: {path} is over {MAX_SECRET_BYTES} bytes; it must hold the secret alone")
+    try:
+        secret = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise ConfigError(f"{key}: cannot read {path} (not UTF-8 text); write the secret as UTF-8") from None
+    if not secret:
+        raise ConfigError(f"{key}: {path} is empty; write the secret into it")
+    if problem := text_problem(secret):
+        raise ConfigError(f"{key}: the secret in {path} {problem}; write it on one line")
+    return secret
 
 
 def password_file(mqtt: MqttConfig) -> Path | None:
@@ -71,6 +100,9 @@ def http_token(http: HttpConfig) -> str | None:
     if path is None:
         return None
     token = read_secret_file("http.token_file", path)
+    if not token.isascii():  # an HTTP header carries Latin-1 at most, and browsers send UTF-8 in Basic
+        raise ConfigError(f"http.token_file: the token in {path} holds characters beyond ASCII, which an "
+                          "Authorization header cannot carry; use e.g. `openssl rand -hex 32`")
     if len(token) < MIN_TOKEN_LENGTH:
         raise ConfigError(f"http.token_file: the token has {len(token)} characters; use at least "
                           f"{MIN_TOKEN_LENGTH}, e.g. from `openssl rand -hex 32`")

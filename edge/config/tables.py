@@ -12,11 +12,11 @@ import socket
 from dataclasses import dataclass, field
 
 from .rules import (
+    HOST,
     HOST_NAMES,
     LISTEN_HOST,
     MQTT_CLIENT_ID,
     NODE_ID,
-    NOT_EMPTY,
     PORT,
     TOPIC,
     TOPIC_PREFIX,
@@ -100,7 +100,7 @@ class TrackingConfig:
 class MqttConfig:
     """Broker connection; the password only ever comes from a file."""
 
-    host: str = setting("localhost", NOT_EMPTY)
+    host: str = setting("localhost", HOST)
     port: int = setting(1883, PORT)
     prefix: str = setting("fer-edge", TOPIC_PREFIX)
     # empty: this machine's host name. Must be unique per board: it names the topics.
