@@ -21,6 +21,7 @@ from .config.secrets import mqtt_password
 from .events import EventPolicy
 from .faces import FaceDetector, build_detector
 from .fanout import TeeSink
+from .mqtt.state import BoardState, state_topic
 from .notify import SystemdNotifier
 from .pipeline import EventSink, ExpressionClassifier, Pipeline
 from .sources import FrameGrabber, open_source
@@ -116,6 +117,9 @@ class Daemon:
         self.pipeline = build_pipeline(config, publisher=self.sink, classifier=self.classifier,
                                        on_tick=self._on_tick)
         self._feeding = True  # whether the last tick fed the systemd watchdog
+        # the retained <prefix>/<device_id>/state: one message each time the published emotion changes
+        self.board_state = BoardState(self.publisher, state_topic(config.mqtt.prefix, config.device_id),
+                                      config.device_id)
         self.health: LoopHealth | None = None
         self.preview: PreviewFeed | None = None
         self.server: LocalHttpServer | None = None
@@ -134,7 +138,7 @@ class Daemon:
         if config.homeassistant.enabled:
             from .mqtt.homeassistant import HomeAssistantDiscovery
 
-            HomeAssistantDiscovery.from_config(config, self.publisher).attach()
+            HomeAssistantDiscovery.from_config(config, self.publisher, tuple(self.classifier.labels)).attach()
 
     def run(self, stop: threading.Event) -> None:
         """Run until ``stop`` is set or the source ends; raises what ended the loop otherwise.
@@ -179,6 +183,7 @@ class Daemon:
             else:
                 log.info("frames from %s again: feeding the systemd watchdog", health.source)
         self.notifier.watchdog(status=health.status_line(), feed=health.feeds_watchdog)
+        self.board_state.update(health.emotion, health.confidence, health.faces)
         if self.health is not None:
             self.health.update(**health.fields(), mqtt_connected=self.publisher.connected)
         if self.preview is not None:

@@ -1,14 +1,20 @@
 """Home Assistant MQTT discovery against a real broker, checked against Home Assistant's own rules.
 
-The rules below are those of Home Assistant's MQTT sensor discovery schema (2026): topic
-``<prefix>/sensor/[<node_id>/]<object_id>/config`` with ids of [a-zA-Z0-9_-]; ``state_topic``
-required; a ``device`` needs ``identifiers`` or ``connections`` and its entities a ``unique_id``;
-``default_entity_id`` replaced ``object_id`` (removed in 2026.4); unknown keys are silently
-dropped (so a typo would go unnoticed: we check against the known keys).
+The rules below are those of Home Assistant's MQTT discovery schemas (2026) for each platform
+we use: topic ``<prefix>/<component>/[<node_id>/]<object_id>/config`` with ids of [a-zA-Z0-9_-];
+``state_topic`` required; a ``device`` needs ``identifiers`` or ``connections`` and its entities a
+``unique_id``; ``default_entity_id`` replaced ``object_id`` (removed in 2026.4); unknown keys are
+silently dropped (so a typo would go unnoticed: we check against the known keys). sensor:
+``options`` only with ``device_class: enum``, not empty, and never with a unit or a state class
+(``validate_sensor_state_and_device_class_config``); binary_sensor: the template renders
+``payload_on`` or ``payload_off``; event: ``event_types`` required, retained messages ignored, the
+template renders a JSON object whose ``event_type`` is one of them (``MqttEvent._event_received``).
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import re
 import subprocess
@@ -21,16 +27,19 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 from devkit.media import make_face_video
+from fer_edge.classifier import DEFAULT_LABELS
 from fer_edge.config import MqttConfig, load_config
 from fer_edge.daemon import build_pipeline
 from fer_edge.errors import ConfigError
 from fer_edge.mqtt.homeassistant import (
-    SENSORS,
     HomeAssistantDiscovery,
+    board_key,
     discovery_configs,
     discovery_node_id,
+    entity_specs,
 )
 from fer_edge.mqtt.publisher import MqttPublisher
+from fer_edge.mqtt.state import BoardState
 from paho.mqtt.enums import CallbackAPIVersion
 from support.mqtt import Received, topic_is, wait_until
 
@@ -41,14 +50,21 @@ except ImportError:
                 pytrace=False)
 
 ROOT = Path(__file__).resolve().parents[1]
-STATUS, STATS = "fer-edge/test/status", "fer-edge/test/stats"
-CONFIG_TOPIC = re.compile(r"homeassistant/sensor/[A-Za-z0-9_-]+/[A-Za-z0-9_-]+/config")
-SENSOR_KEYS = {
+STATUS, STATE, STATS = "fer-edge/test/status", "fer-edge/test/state", "fer-edge/test/stats"
+CONFIG_TOPIC = re.compile(r"homeassistant/(sensor|binary_sensor|event)/[A-Za-z0-9_-]+/[A-Za-z0-9_-]+/config")
+COMMON_KEYS = {
     "name", "unique_id", "default_entity_id", "state_topic", "value_template", "availability_topic",
-    "payload_available", "payload_not_available", "device", "origin", "unit_of_measurement", "state_class",
-    "device_class", "icon", "entity_category", "expire_after", "force_update", "suggested_display_precision",
-    "qos", "enabled_by_default", "json_attributes_topic", "json_attributes_template", "encoding",
-    "availability_mode", "availability_template"}
+    "payload_available", "payload_not_available", "device", "origin", "device_class", "icon",
+    "entity_category", "qos", "enabled_by_default", "json_attributes_topic", "json_attributes_template",
+    "encoding", "availability_mode", "availability_template"}
+PLATFORM_KEYS = {
+    "sensor": COMMON_KEYS | {"unit_of_measurement", "state_class", "expire_after", "force_update", "options",
+                             "suggested_display_precision", "last_reset_value_template"},
+    "binary_sensor": COMMON_KEYS | {"payload_on", "payload_off", "expire_after", "force_update", "off_delay"},
+    "event": COMMON_KEYS | {"event_types"},
+}
+BINARY_SENSOR_CLASSES = {"occupancy", "presence", "motion", "connectivity", "problem", "running"}
+N_ENTITIES = 6
 DEVICE_KEYS = {"identifiers", "connections", "manufacturer", "model", "model_id", "name", "hw_version",
                "serial_number", "sw_version", "via_device", "suggested_area", "configuration_url"}
 LABELS = {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
@@ -58,16 +74,46 @@ def is_config(message: Received) -> bool:
     return CONFIG_TOPIC.fullmatch(message.topic) is not None
 
 
+def platform_problems(component: str, config: dict[str, Any]) -> list[str]:
+    """Each platform's own rules (Home Assistant's sensor, binary_sensor and event schemas)."""
+    if component == "sensor":
+        options, enum = config.get("options"), config.get("device_class") == "enum"
+        return [message for ok, message in [
+            (options is None or (isinstance(options, list) and bool(options)
+                                 and all(isinstance(o, str) for o in options)),
+             "options must be a non-empty list of strings"),
+            (options is None or enum, "options need device_class enum"),
+            (not enum or options, "an enum sensor needs its options"),
+            (options is None or not ({"state_class", "unit_of_measurement"} & set(config)),
+             "options with a state class or a unit"),
+            (config.get("state_class") in (None, "measurement", "total", "total_increasing"),
+             "bad state_class"),
+        ] if not ok]
+    if component == "binary_sensor":
+        return [message for ok, message in [
+            (config.get("device_class") in BINARY_SENSOR_CLASSES | {None}, "unknown binary_sensor class"),
+            (isinstance(config.get("payload_on", "ON"), str)
+             and isinstance(config.get("payload_off", "OFF"), str),
+             "payloads must be strings"),
+        ] if not ok]
+    types = config.get("event_types")
+    return [] if isinstance(types, list) and types and all(isinstance(t, str) for t in types) else \
+        ["event_types must be a non-empty list of strings"]
+
+
 def schema_problems(topic: str, config: dict[str, Any]) -> list[str]:
-    """Where one sensor config breaks Home Assistant's discovery rules (or the daemon's topics)."""
+    """Where one config breaks Home Assistant's discovery rules for its platform (or the daemon's topics)."""
     device = config.get("device", {})
+    match = CONFIG_TOPIC.fullmatch(topic)
+    component = match.group(1) if match else "sensor"
+    known = PLATFORM_KEYS[component]
     checks = [
-        (CONFIG_TOPIC.fullmatch(topic) is not None, f"bad discovery topic {topic}"),
-        (not set(config) - SENSOR_KEYS, f"unknown keys {set(config) - SENSOR_KEYS}"),
+        (match is not None, f"bad discovery topic {topic}"),
+        (not set(config) - known, f"unknown keys {set(config) - known}"),
         ({"name", "unique_id", "state_topic", "device"} <= set(config), "a required key is missing"),
-        (re.fullmatch(r"sensor\.[a-z0-9_]+", config.get("default_entity_id", "")) is not None,
-         "default_entity_id is not sensor.<slug>"),
-        (config.get("state_topic") == STATS, "state_topic is not the daemon's stats topic"),
+        (re.fullmatch(rf"{component}\.[a-z0-9_]+", config.get("default_entity_id", "")) is not None,
+         f"default_entity_id is not {component}.<slug>"),
+        (config.get("state_topic") in (STATE, STATS), "state_topic is not the daemon's state or stats topic"),
         (config.get("availability_topic") == STATUS, "availability_topic is not the daemon's status topic"),
         ((config.get("payload_available"), config.get("payload_not_available")) == ("online", "offline"),
          "availability payloads differ from the status topic's"),
@@ -75,13 +121,12 @@ def schema_problems(topic: str, config: dict[str, Any]) -> list[str]:
          "device has no identifiers"),
         (not set(device) - DEVICE_KEYS, f"unknown device keys {set(device) - DEVICE_KEYS}"),
         (bool(config.get("origin", {}).get("name")), "origin has no name"),
-        (config.get("state_class") in (None, "measurement", "total", "total_increasing"), "bad state_class"),
         (config.get("entity_category") in (None, "config", "diagnostic"), "bad entity_category"),
         (not config.get("name", "").lower().startswith(device.get("name", "\0").lower()),
          "entity name starts with the device name"),
         (config.get("icon", "mdi:").startswith("mdi:"), "icon is not an mdi: icon"),
     ]
-    return [message for ok, message in checks if not ok]
+    return [message for ok, message in checks if not ok] + platform_problems(component, config)
 
 
 def render(template: str, payload: dict[str, Any]) -> str:
@@ -100,32 +145,76 @@ def publisher(mosquitto) -> Iterator[MqttPublisher]:
 @pytest.fixture
 def discovery(publisher: MqttPublisher) -> HomeAssistantDiscovery:
     config = load_config(None, {"mqtt.device_id": "test", "homeassistant.enabled": True}, environ={})
-    discovery = HomeAssistantDiscovery.from_config(config, publisher)
+    discovery = HomeAssistantDiscovery.from_config(config, publisher, DEFAULT_LABELS)
     discovery.attach()
     publisher.start()
     return discovery
 
 
+def kitchen_configs(device_id: str = "kitchen-pi", node_id: str | None = None) -> dict[str, dict[str, Any]]:
+    return discovery_configs(discovery_prefix="homeassistant",
+                             node_id=node_id or discovery_node_id(device_id),
+                             device_id=device_id, status_topic=STATUS, state_topic=STATE, stats_topic=STATS,
+                             labels=DEFAULT_LABELS, sw_version="1.2.3", hw_version="Raspberry Pi 5 Model B")
+
+
 def test_configs_follow_home_assistants_schema_and_the_daemons_topics() -> None:
-    configs = discovery_configs(discovery_prefix="homeassistant", node_id="kitchen-pi", status_topic=STATUS,
-                                stats_topic=STATS, sw_version="1.2.3", hw_version="Raspberry Pi 5 Model B")
-    assert len(configs) == len(SENSORS) == 4
+    configs = kitchen_configs()
+    assert len(configs) == len(entity_specs(DEFAULT_LABELS)) == N_ENTITIES
     for topic, config in configs.items():
         assert schema_problems(topic, config) == [], topic
-    assert len({c["unique_id"] for c in configs.values()}) == 4
-    assert len({c["default_entity_id"] for c in configs.values()}) == 4
+    assert len({c["unique_id"] for c in configs.values()}) == N_ENTITIES
+    assert len({c["default_entity_id"] for c in configs.values()}) == N_ENTITIES
     devices = [c["device"] for c in configs.values()]
-    assert all(d == devices[0] for d in devices)  # one device holding the four entities
+    assert all(d == devices[0] for d in devices)  # one device holding every entity
     assert devices[0]["sw_version"] == "1.2.3" and devices[0]["hw_version"] == "Raspberry Pi 5 Model B"
-    units = {c["unique_id"]: (c.get("unit_of_measurement"), c.get("state_class")) for c in configs.values()}
-    assert units == {"fer_edge_kitchen_pi_emotion": (None, None),
-                     "fer_edge_kitchen_pi_confidence": ("%", "measurement"),
-                     "fer_edge_kitchen_pi_faces": (None, "measurement"),
-                     "fer_edge_kitchen_pi_fps": ("fps", "measurement")}
+    by_id = {c["unique_id"]: c for c in configs.values()}
+    kinds = {uid: (c["default_entity_id"].split(".")[0], c["state_topic"], c.get("device_class"),
+                   c.get("unit_of_measurement"), c.get("state_class")) for uid, c in by_id.items()}
+    assert kinds == {"fer_edge_kitchen_pi_emotion": ("sensor", STATE, "enum", None, None),
+                     "fer_edge_kitchen_pi_face": ("binary_sensor", STATE, "occupancy", None, None),
+                     "fer_edge_kitchen_pi_emotion_change": ("event", STATE, None, None, None),
+                     "fer_edge_kitchen_pi_confidence": ("sensor", STATS, None, "%", "measurement"),
+                     "fer_edge_kitchen_pi_faces": ("sensor", STATS, None, None, "measurement"),
+                     "fer_edge_kitchen_pi_fps": ("sensor", STATS, None, "fps", "measurement")}
+    assert by_id["fer_edge_kitchen_pi_emotion"]["options"] == [*DEFAULT_LABELS, "none"]
+    assert by_id["fer_edge_kitchen_pi_emotion_change"]["event_types"] == [*DEFAULT_LABELS, "none"]
 
 
-def test_node_ids_drop_characters_discovery_refuses() -> None:
-    assert discovery_node_id("kitchen.pi 4") == "kitchen_pi_4"
+@pytest.mark.parametrize("config, problem", [
+    ({"device_class": "enum"}, "an enum sensor needs its options"),
+    ({"device_class": "enum", "options": []}, "options must be a non-empty list of strings"),
+    ({"options": ["a"]}, "options need device_class enum"),
+    ({"device_class": "enum", "options": ["a"], "state_class": "measurement"}, "options with a state class"),
+])
+def test_the_schema_rules_catch_what_home_assistant_refuses(config: dict[str, Any], problem: str) -> None:
+    assert any(problem in p for p in platform_problems("sensor", config))
+
+
+NAMES = ["door-1", "door_1", "Door-1", "DOOR-1", "Tür-1", "door.1", "door 1", "door--1", "-door-1", "door-1_"]
+
+
+def test_boards_whose_names_differ_never_share_an_id_or_a_topic() -> None:
+    # Before: door-1, door_1, Door-1 and Tür-1 all had the unique ids fer_edge_door_1_*, and door_1 and
+    # door.1 wrote the same config topics: Home Assistant kept one board's entities.
+    boards = {name: kitchen_configs(name) for name in NAMES}
+    for name, configs in boards.items():
+        for topic, config in configs.items():
+            assert schema_problems(topic, config) == [], (name, topic)
+    for field in ("unique_id", "default_entity_id"):
+        ids = [c[field] for configs in boards.values() for c in configs.values()]
+        assert len(ids) == len(set(ids)) == len(NAMES) * N_ENTITIES, field
+    topics = [topic for configs in boards.values() for topic in configs]
+    assert len(topics) == len(set(topics))
+    identifiers = {configs[next(iter(configs))]["device"]["identifiers"][0] for configs in boards.values()}
+    assert len(identifiers) == len(NAMES)
+
+
+def test_host_like_names_keep_their_plain_ids() -> None:
+    # what a host name looks like keeps the ids it had, so existing entities stay as they were
+    assert board_key("kitchen-pi") == "kitchen_pi" and discovery_node_id("kitchen-pi") == "kitchen-pi"
+    assert board_key("door_1").startswith("door_1__") and board_key("Door-1").startswith("door_1__")
+    assert re.fullmatch(r"T_r-1_[0-9a-f]{10}", discovery_node_id("Tür-1"))
     assert discovery_node_id("Door-Cam_2") == "Door-Cam_2"
 
 
@@ -141,33 +230,71 @@ def test_bad_homeassistant_settings_are_config_errors(overrides: dict[str, Any],
     assert error.value.problems == [message]
 
 
-def test_value_templates_read_the_stats_of_a_real_run(tmp_path: Path) -> None:
+class StateCollector:
+    """Stands in for the publisher: the board state's messages as (topic, payload, qos, retain)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict[str, Any], int, bool]] = []
+
+    def publish(self, topic: str, payload: str | bytes, *, qos: int = 1, retain: bool = False) -> None:
+        self.sent.append((topic, json.loads(payload), qos, retain))
+
+
+def test_value_templates_read_the_state_and_stats_of_a_real_run(tmp_path: Path) -> None:
     video = make_face_video(tmp_path / "astronaut.avi", frames=4, fps=15)
     config = load_config(None, {"source.spec": str(video), "source.realtime": False}, environ={})
     pipeline = build_pipeline(config)
+    sent = StateCollector()
+    state = BoardState(sent, STATE, "test")
     pipeline.grabber.start()
     try:
         for _ in range(4):
             if (frame := pipeline.grabber.get(timeout=5)) is not None:
                 pipeline.process(frame)
+                health = pipeline.health()
+                state.update(health.emotion, health.confidence, health.faces)
+        stats = pipeline.stats()
     finally:
         pipeline.grabber.stop()
-    stats = pipeline.stats()
     assert stats["faces"] == 1 and stats["emotion"] in LABELS and 0 < stats["confidence"] <= 1
-    templates = {spec.key: spec.value_template for spec in SENSORS}
-    assert render(templates["emotion"], stats) == stats["emotion"]
+    # one state message (the face appeared), retained, carrying the stats' emotion
+    assert [(topic, qos, retain) for topic, _, qos, retain in sent.sent] == [(STATE, 1, True)]
+    payload = sent.sent[0][1]
+    assert payload["emotion"] == stats["emotion"] and payload["face_present"] is True
+    configs = {c["unique_id"].removeprefix("fer_edge_test_"): c for c in kitchen_configs("test").values()}
+    templates = {key: c["value_template"] for key, c in configs.items()}
+    assert render(templates["emotion"], payload) == stats["emotion"] in configs["emotion"]["options"]
+    assert render(templates["face"], payload) == configs["face"]["payload_on"]
+    fired = json.loads(render(templates["emotion_change"], payload))
+    assert fired["event_type"] == stats["emotion"]
+    assert fired["event_type"] in configs["emotion_change"]["event_types"]
     assert float(render(templates["confidence"], stats)) == pytest.approx(stats["confidence"] * 100, abs=0.05)
     assert render(templates["faces"], stats) == "1"
     assert float(render(templates["fps"], stats)) == stats["fps"]
-    # No face: the emotion reads "none" and the confidence "None", which Home Assistant shows as unknown.
-    nobody = {**stats, "faces": 0, "emotion": None, "confidence": None}
-    rendered = [render(templates[key], nobody) for key in ("emotion", "confidence", "faces")]
-    assert rendered == ["none", "None", "0"]
+    # No face: the emotion reads "none", the face is OFF, the event says "none", the confidence "None"
+    # (Home Assistant shows unknown).
+    nobody = {**payload, "emotion": None, "confidence": None, "face_present": False, "faces": 0}
+    assert render(templates["emotion"], nobody) == "none" and render(templates["face"], nobody) == "OFF"
+    assert json.loads(render(templates["emotion_change"], nobody))["event_type"] == "none"
+    assert render(templates["confidence"], {**stats, "confidence": None}) == "None"
+
+
+def test_the_state_changes_only_with_the_emotion_and_a_face_missed_briefly_is_still_there() -> None:
+    now = [0.0]
+    sent = StateCollector()
+    state = BoardState(sent, STATE, "test", absent_after=1.0, clock=lambda: now[0])
+    seen = [("happy", 0.0), ("happy", 0.1), (None, 0.2), ("happy", 0.5), ("sad", 0.6), ("sad", 5.0),
+            (None, 5.1), (None, 5.9), (None, 6.2), (None, 20.0)]
+    for emotion, at in seen:
+        now[0] = at
+        state.update(emotion, 0.9 if emotion else None, 1 if emotion else 0)
+    assert [(m["emotion"], m["face_present"]) for _, m, _, _ in sent.sent] == [
+        ("happy", True), ("sad", True), (None, False)]  # the 0.2 s miss and the repeats sent nothing
 
 
 def test_configs_are_retained_for_a_late_subscriber(mosquitto, mqtt_collector, discovery) -> None:
-    mqtt_collector(mosquitto, "homeassistant/#").wait_for_count(is_config, 4)
-    late = mqtt_collector(mosquitto, "homeassistant/#").wait_for_count(is_config, 4)
+    mqtt_collector(mosquitto, "homeassistant/#").wait_for_count(is_config, N_ENTITIES)
+    late = mqtt_collector(mosquitto, "homeassistant/#").wait_for_count(is_config, N_ENTITIES)
     assert all(message.retain and message.qos == 1 for message in late)
     assert {m.topic: m.json() for m in late} == discovery.configs
     for message in late:
@@ -176,17 +303,17 @@ def test_configs_are_retained_for_a_late_subscriber(mosquitto, mqtt_collector, d
 
 def test_configs_are_sent_again_when_home_assistant_comes_online(mosquitto, mqtt_collector,
                                                                  discovery) -> None:
-    collector = mqtt_collector(mosquitto, "homeassistant/sensor/#")
-    collector.wait_for_count(is_config, 4)
+    collector = mqtt_collector(mosquitto, "homeassistant/#")
+    collector.wait_for_count(is_config, N_ENTITIES)
     home_assistant = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-home-assistant")
     home_assistant.connect(mosquitto.host, mosquitto.port)
     home_assistant.loop_start()
     try:
         home_assistant.publish("homeassistant/status", "offline", qos=1).wait_for_publish(5)
         home_assistant.publish("homeassistant/status", "online", qos=1).wait_for_publish(5)
-        collector.wait_for_count(is_config, 8)
+        collector.wait_for_count(is_config, 2 * N_ENTITIES)
         time.sleep(0.3)
-        assert len(collector.matching(is_config)) == 8  # "offline" sent nothing
+        assert len(collector.matching(is_config)) == 2 * N_ENTITIES  # "offline" sent nothing
     finally:
         home_assistant.loop_stop()
         home_assistant.disconnect()
@@ -194,19 +321,19 @@ def test_configs_are_sent_again_when_home_assistant_comes_online(mosquitto, mqtt
 
 def test_configs_are_sent_again_after_the_broker_forgot_them(mosquitto, mqtt_collector, discovery,
                                                             publisher) -> None:
-    mqtt_collector(mosquitto, "homeassistant/#").wait_for_count(is_config, 4)
+    mqtt_collector(mosquitto, "homeassistant/#").wait_for_count(is_config, N_ENTITIES)
     mosquitto.stop()  # no persistence: its retained messages are gone
     wait_until(lambda: not publisher.connected, what="the publisher to notice")
     mosquitto.start()
     wait_until(lambda: publisher.connected, timeout=10, what="the publisher to reconnect")
-    mqtt_collector(mosquitto, "homeassistant/#").wait_for_count(is_config, 4)
+    mqtt_collector(mosquitto, "homeassistant/#").wait_for_count(is_config, N_ENTITIES)
 
 
 @pytest.mark.slow
 def test_remove_command_clears_the_configs_and_leaves_the_status_alone(mosquitto, mqtt_collector,
                                                                        discovery) -> None:
     live = mqtt_collector(mosquitto, "#")
-    live.wait_for_count(is_config, 4)
+    live.wait_for_count(is_config, N_ENTITIES)
     live.wait_for(topic_is(STATUS, "online"))
     result = subprocess.run([sys.executable, "-m", "fer_edge", "ha-discovery", "--remove",
                              "--device-id", "test", "--mqtt-host", mosquitto.host,
@@ -215,7 +342,7 @@ def test_remove_command_clears_the_configs_and_leaves_the_status_alone(mosquitto
                             env={k: v for k, v in os.environ.items() if not k.startswith("FER_EDGE_")})
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [f"removed {topic}" for topic in discovery.configs]
-    emptied = live.wait_for_count(lambda m: is_config(m) and m.payload == b"", 4)
+    emptied = live.wait_for_count(lambda m: is_config(m) and m.payload == b"", N_ENTITIES)
     assert {m.topic for m in emptied} == set(discovery.configs)
     # A late subscriber gets the daemon's retained "online" and no config at all.
     late = mqtt_collector(mosquitto, "#")
@@ -235,7 +362,40 @@ def test_daemon_publishes_discovery_when_enabled(mosquitto, mqtt_collector, tmp_
                              "--device-id", "test"], capture_output=True, text=True, timeout=120,
                             cwd=ROOT, env=env)
     assert result.returncode == 0, result.stderr
-    configs = mqtt_collector(mosquitto, "homeassistant/#").wait_for_count(is_config, 4)
-    assert {m.topic for m in configs} == {f"homeassistant/sensor/hall/{s.key}/config" for s in SENSORS}
+    configs = mqtt_collector(mosquitto, "homeassistant/#").wait_for_count(is_config, N_ENTITIES)
+    assert {m.topic for m in configs} == {f"homeassistant/{s.component}/hall/{s.key}/config"
+                                          for s in entity_specs(DEFAULT_LABELS)}
     for message in configs:
         assert message.retain and schema_problems(message.topic, message.json()) == []
+    # the entities' state: retained, so Home Assistant has it as soon as it subscribes
+    state = mqtt_collector(mosquitto, STATE).wait_for(topic_is(STATE))
+    assert state.retain and state.json()["face_present"] is True and state.json()["emotion"] in LABELS
+
+
+def test_a_board_whose_configs_land_on_ours_is_named_in_a_warning(mosquitto, mqtt_collector, caplog) -> None:
+    caplog.set_level(logging.WARNING, logger="fer_edge.mqtt.homeassistant")
+    boards = []
+    try:
+        for device_id in ("door-1", "door_1"):  # one node id set by hand on both: one set of topics
+            config = load_config(None, {"mqtt.device_id": device_id, "homeassistant.node_id": "door"},
+                                 environ={})
+            publisher = MqttPublisher(MqttConfig(host=mosquitto.host, port=mosquitto.port),
+                                      device_id=device_id)
+            boards.append(publisher)
+            HomeAssistantDiscovery.from_config(config, publisher, DEFAULT_LABELS).attach()
+            publisher.start()
+            if device_id == "door-1":
+                mqtt_collector(mosquitto, "homeassistant/#").wait_for_count(is_config, N_ENTITIES)
+                wait_until(lambda: boards[0].delivery.queued == 0, what="its configs to be delivered")
+                assert not caplog.records  # its own configs coming back are not a clash
+        # each board sees the other's configs (the first's retained, the second's live): one warning each
+        wait_until(lambda: len(caplog.records) == 2, what="a warning from each board")
+        time.sleep(0.3)  # the other configs of the same board add none
+    finally:
+        for publisher in boards:
+            publisher.stop(timeout=1)
+    messages = sorted(record.getMessage() for record in caplog.records)
+    assert len(messages) == 2
+    for message, other in zip(messages, ("fer-edge/door-1/status", "fer-edge/door_1/status"), strict=True):
+        assert f"is also published by another board, whose status topic is {other}" in message
+        assert "Give each board its own mqtt.device_id, or set homeassistant.node_id" in message

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
-from ..config import load_config
+from ..classifier import DEFAULT_LABELS, read_labels, resolve_model_path
+from ..config import Config, load_config
 from ..daemon import build_publisher
 from ..errors import BrokerError
 from ..mqtt.homeassistant import HomeAssistantDiscovery
 from ..mqtt.identity import client_id_for
+
+
+def configured_labels(config: Config) -> tuple[str, ...]:
+    """The labels the daemon's model has, found as the classifier finds them, without loading the model."""
+    beside = resolve_model_path(config.model.path).with_name("labels.txt")
+    if config.model.labels:
+        return read_labels(Path(config.model.labels))
+    return read_labels(beside) if beside.is_file() else DEFAULT_LABELS
 
 
 def cmd_ha_discovery(args: argparse.Namespace) -> int:
@@ -21,7 +31,7 @@ def cmd_ha_discovery(args: argparse.Namespace) -> int:
     # messages: the daemon, running or not, owns <prefix>/<device_id>/status.
     client_id = f"{client_id_for(config.mqtt.client_id, config.device_id)}-ha-discovery"
     publisher = build_publisher(config, announce=False, client_id=client_id)
-    discovery = HomeAssistantDiscovery.from_config(config, publisher)
+    discovery = HomeAssistantDiscovery.from_config(config, publisher, configured_labels(config))
     (discovery.remove if args.remove else discovery.publish)()
     publisher.start()
     deadline = time.monotonic() + args.timeout

@@ -1,0 +1,63 @@
+"""The board's retained state topic, ``<prefix>/<device_id>/state``: what it sees now, sent when that changes.
+
+One small JSON message, retained at QoS 1, whenever the published emotion changes: the emotion
+of the largest face in view (the stats topic's ``emotion``), or none when no face is in view.
+Home Assistant's emotion sensor, face-present binary sensor and emotion-change event entity read
+it (fer_edge.mqtt.homeassistant), so they follow the board within a frame instead of waiting for
+the next stats message, and a subscriber that joins late gets the current state at once.
+
+A face that the detector misses for a moment is not "gone": the state says so only after
+``absent_after`` seconds without one, so a flicker does not send two messages.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+
+class RetainedPublisher(Protocol):
+    """What the state needs of fer_edge.mqtt.publisher.MqttPublisher."""
+
+    def publish(self, topic: str, payload: str | bytes, *, qos: int = 1, retain: bool = False) -> None: ...
+
+
+def state_topic(prefix: str, device_id: str) -> str:
+    """The board's state topic."""
+    return f"{prefix}/{device_id}/state"
+
+
+class BoardState:
+    """Turns the loop's health snapshots into state messages, one per change."""
+
+    def __init__(self, publisher: RetainedPublisher, topic: str, device_id: str, *, absent_after: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.publisher, self.topic, self.device_id = publisher, topic, device_id
+        self.absent_after = absent_after
+        self._clock = clock
+        self._emotion: str | None = None
+        self._known = False  # nothing sent yet: the first frame's state is news
+        self._last_seen = float("-inf")
+
+    @property
+    def emotion(self) -> str | None:
+        """The emotion last published (None: no face in view, or nothing sent yet)."""
+        return self._emotion
+
+    def update(self, emotion: str | None, confidence: float | None, faces: int) -> None:
+        """Take the largest face's emotion now (None: no face, or no fresh frame); publish if it changed."""
+        now = self._clock()
+        if emotion is None and self._emotion is not None and now - self._last_seen < self.absent_after:
+            return  # a face missed for a moment: keep the state
+        if emotion is not None:
+            self._last_seen = now
+        if self._known and emotion == self._emotion:
+            return
+        self._known, self._emotion = True, emotion
+        state = {"ts": round(time.time(), 3), "device_id": self.device_id, "emotion": emotion,
+                 "confidence": None if emotion is None else confidence, "face_present": emotion is not None,
+                 "faces": faces}
+        # retained, so that a subscriber (Home Assistant after a restart) learns the state at once
+        self.publisher.publish(self.topic, json.dumps(state, separators=(",", ":")), qos=1, retain=True)
