@@ -30,6 +30,8 @@ STATE_DIR = "/var/lib/fer-edge"  # StateDirectory=fer-edge in the unit
 HOME_DIRS = ("/home/", "/root/", "/run/user/")  # hidden or read-only under ProtectHome=
 TMP_DIRS = ("/tmp/", "/var/tmp/")  # replaced by empty private ones under PrivateTmp=yes
 EX_NOPERM = 77
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+EXEC_UNSAFE = "\\\"'"  # what systemd's string_is_safe() refuses in an executable's path, besides controls
 
 
 class NotRootError(EdgeError):
@@ -133,9 +135,35 @@ def shipped_text(*parts: str) -> str:
     return shipped_path(*parts).read_text(encoding="utf-8")
 
 
-def quote_exec_arg(arg: str) -> str:
-    """One ExecStart= argument, escaped for systemd's own command-line syntax."""
-    arg = arg.replace("%", "%%").replace("$", "$$")
+def unit_path_problem(path: str) -> str | None:
+    """Why ``path`` cannot be written into a unit: a control character (a newline would start a new
+    directive) or a final backslash (it would join the next line to this one)."""
+    if match := _CONTROL.search(path):
+        return f"holds the control character U+{ord(match.group()):04X}"
+    if path.endswith("\\"):
+        return "ends with a backslash"
+    return None
+
+
+def check_unit_paths(**paths: str | Path | None) -> None:
+    """EdgeError naming the first path (by its option) that ``unit_path_problem`` refuses."""
+    for option, path in paths.items():
+        if path is not None and (problem := unit_path_problem(str(path))):
+            raise EdgeError(f"{option.replace('_', '-')} {str(path)!r} {problem}, which a systemd unit "
+                            "cannot hold safely; choose a path without it")
+
+
+def quote_exec_arg(arg: str, *, executable: bool = False) -> str:
+    """One ExecStart= argument, escaped for systemd's own command-line syntax (systemd.service(5),
+    systemd.syntax(7)): specifiers doubled, $ doubled (not in the executable, which systemd does
+    not expand), quoted with C escapes where it holds anything but plain path characters."""
+    if problem := unit_path_problem(arg):
+        raise EdgeError(f"the argument {arg!r} {problem}; it cannot go into ExecStart=")
+    if executable and (unsafe := set(arg) & set(EXEC_UNSAFE)):
+        raise EdgeError(f"the path {arg!r} holds {' and '.join(sorted(unsafe))}, which systemd refuses in "
+                        "the name of an executable; install fer-edge in a venv whose path has none "
+                        "(/opt/fer-edge/venv)")
+    arg = arg.replace("%", "%%") if executable else arg.replace("%", "%%").replace("$", "$$")
     if re.fullmatch(r"[\w@%+=:,./$-]+", arg):
         return arg
     return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -145,7 +173,8 @@ def exec_start(python: str, config: Path) -> str:
     """The daemon's command line: the console script beside ``python``, else ``python -m fer_edge``."""
     script = Path(python).with_name("fer-edge")
     command = [str(script)] if os.access(script, os.X_OK) else [python, "-m", "fer_edge"]
-    return " ".join(quote_exec_arg(arg) for arg in [*command, "run", "--config", str(config)])
+    return " ".join([quote_exec_arg(command[0], executable=True),
+                     *(quote_exec_arg(arg) for arg in [*command[1:], "run", "--config", str(config)])])
 
 
 def under_home(path: str) -> bool:
@@ -165,7 +194,9 @@ def render_unit(template: str, *, command: str, user: str, group: str, credentia
     settings = {"ExecStart=": command, "User=": user, "Group=": group, "ProtectHome=": protect_home}
     for name, path in ((PASSWORD_CREDENTIAL, credential), (TOKEN_CREDENTIAL, token)):
         if path is not None:
-            settings[f"#LoadCredential={name}:"] = f"{name}:{path}"
+            check_unit_paths(credential=path)
+            # taken to the end of the line, spaces and backslashes as they are; only specifiers expand
+            settings[f"#LoadCredential={name}:"] = f"{name}:{str(path).replace('%', '%%')}"
     lines, found = template.splitlines(), set()
     for index, line in enumerate(lines):
         for prefix, value in settings.items():
@@ -181,6 +212,7 @@ def render_unit(template: str, *, command: str, user: str, group: str, credentia
 def install_steps(*, python: str, config_dir: Path, unit_dir: Path, user: str, jetson: bool,
                   package_dir: Path | None = None) -> list[Step]:
     """Everything install-service does, in order, planned from the current state of the machine."""
+    check_unit_paths(config_dir=config_dir, unit_dir=unit_dir, python=python)
     steps: list[Step] = []
     try:
         group = grp.getgrgid(pwd.getpwnam(user).pw_gid).gr_name
@@ -203,8 +235,8 @@ def install_steps(*, python: str, config_dir: Path, unit_dir: Path, user: str, j
     in_tmp = [str(p) for p in (python, package_dir) if p is not None and under_tmp(str(p))]
     if in_tmp:
         raise EdgeError(f"{in_tmp[0]} is under /tmp or /var/tmp, which the unit's PrivateTmp=yes replaces "
-                        "with an empty directory: the service could not start (203/EXEC). Install fer-edge in "
-                        "a venv under /opt/fer-edge and run that venv's fer-edge install-service")
+                        "with an empty directory: the service could not start (203/EXEC). Install fer-edge "
+                        "in a venv under /opt/fer-edge and run that venv's fer-edge install-service")
     password, token = config_dir / PASSWORD_CREDENTIAL, config_dir / TOKEN_CREDENTIAL
     protect_home = "yes"
     in_home = [str(p) for p in (python, package_dir) if p is not None and under_home(str(p))]
