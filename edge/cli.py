@@ -108,14 +108,23 @@ def cmd_ha_discovery(args: argparse.Namespace) -> int:
 
 
 def cmd_install_service(args: argparse.Namespace) -> int:
-    """Install and start the systemd service (fer_edge.tools.service)."""
+    """Install and start the systemd service (fer_edge.tools.service), or one instance of its
+    template (fer_edge.tools.instances)."""
+    if args.instance is not None:
+        from .tools.instances import cmd_install_instance
+
+        return cmd_install_instance(args)
     from .tools.service import cmd_install_service as install
 
     return install(args)
 
 
 def cmd_uninstall_service(args: argparse.Namespace) -> int:
-    """Stop and remove the systemd service (fer_edge.tools.service)."""
+    """Stop and remove the systemd service (fer_edge.tools.service), or one instance."""
+    if args.instance is not None:
+        from .tools.instances import cmd_uninstall_instance
+
+        return cmd_uninstall_instance(args)
     from .tools.service import cmd_uninstall_service as uninstall
 
     return uninstall(args)
@@ -193,6 +202,9 @@ def add_tools(sub: argparse._SubParsersAction) -> None:
     uninstall.set_defaults(func=cmd_uninstall_service)
     for parser in (install, uninstall):
         parser.add_argument("--dry-run", action="store_true", help="print every step, change nothing")
+        parser.add_argument("--instance", metavar="NAME",
+                            help="one camera of several: the service fer-edge@NAME, reading "
+                                 "/etc/fer-edge/NAME.toml")
         parser.add_argument("--unit-dir", type=Path, default=Path("/etc/systemd/system"))
 
 
