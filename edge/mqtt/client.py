@@ -24,6 +24,11 @@ PROTOCOLS = {"5": mqtt.MQTTv5, "3.1.1": mqtt.MQTTv311}
 # back sooner (a restart; or, with the same client id, the other board of a clash) cancels it,
 # so the status does not flap "offline" on every takeover; a dead daemon's "offline" is this late.
 WILL_DELAY_S = 2
+# MQTT 5: the largest packet the broker may send us. We take only Home Assistant's birth message
+# and the discovery configs (a few kB); a broker drops anything larger for us instead of
+# sending it, so a 150 MB retained message on a topic we watch costs nothing here. (MQTT 3.1.1
+# has no such limit: the whole message is read.)
+MAX_INBOUND_PACKET = 64 * 1024
 
 
 def new_client(config: MqttConfig, client_id: str) -> mqtt.Client:
@@ -59,7 +64,8 @@ def configure(client: mqtt.Client, config: MqttConfig, *, password: str | None, 
     client.max_inflight_messages_set(window)
     client.max_queued_messages_set(window)  # a backstop: the publisher's outbox drops the oldest first
     # A will outlives its session on no broker: the session lasts as long as the will waits.
-    return properties(PacketTypes.CONNECT, SessionExpiryInterval=WILL_DELAY_S) if mqtt5 else None
+    return properties(PacketTypes.CONNECT, SessionExpiryInterval=WILL_DELAY_S,
+                      MaximumPacketSize=MAX_INBOUND_PACKET) if mqtt5 else None
 
 
 def properties(packet_type: int, **values: int) -> Properties:

@@ -17,6 +17,9 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import math
+import threading
+import time
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +37,8 @@ log = logging.getLogger(__name__)
 
 BOARD_MODEL_FILE = Path("/proc/device-tree/model")  # Raspberry Pi and Jetson both have it
 ONLINE = b"online"
+BIRTH_DELAY = 1.0  # seconds: births within it are answered together
+BIRTH_MIN_GAP = 10.0  # seconds between two re-sends
 
 
 def software_version() -> str:
@@ -59,6 +64,11 @@ class HomeAssistantDiscovery:
                  birth_topic: str = "homeassistant/status") -> None:
         self.publisher, self.configs, self.birth_topic = publisher, configs, birth_topic
         self._clashes: set[str] = set()  # the other boards' status topics, warned about once each
+        self._births = 0  # "online" messages since the last re-send
+        self.resends = 0  # re-sends that births caused
+        self._resend: threading.Timer | None = None
+        self._last_resend = -math.inf
+        self._birth_lock = threading.Lock()
 
     @classmethod
     def from_config(cls, config: Config, publisher: MqttPublisher,
@@ -93,10 +103,36 @@ class HomeAssistantDiscovery:
             self.publisher.publish(topic, b"", qos=1, retain=True)
 
     def _on_birth(self, payload: bytes) -> None:
-        # Home Assistant restarted (or its MQTT integration reloaded): it may have lost them.
-        if payload.strip() == ONLINE:
-            log.info("Home Assistant is online on %s; re-sending discovery", self.birth_topic)
-            self.publish()
+        # Home Assistant restarted (or its MQTT integration reloaded): it may have lost them. Births
+        # are debounced: a flood of "online" (anyone may publish there) makes one re-send, at most
+        # one per BIRTH_MIN_GAP, so it can neither fill the queue ahead of the events nor the log.
+        if payload.strip() != ONLINE:
+            return
+        with self._birth_lock:
+            self._births += 1
+            if self._resend is not None:
+                return
+            delay = max(BIRTH_DELAY, self._last_resend + BIRTH_MIN_GAP - time.monotonic())
+            self._resend = threading.Timer(delay, self._resend_now)
+            self._resend.daemon = True
+            self._resend.start()
+        log.info("Home Assistant is online on %s; re-sending discovery in %.1f s", self.birth_topic, delay)
+
+    def _resend_now(self) -> None:
+        with self._birth_lock:
+            self._resend, self._last_resend = None, time.monotonic()
+            births, self._births = self._births, 0
+            self.resends += 1
+        if births > 1:
+            log.info("%d \"online\" messages on %s answered by one re-send", births, self.birth_topic)
+        self.publish()
+
+    def close(self) -> None:
+        """Cancel a pending re-send (the daemon stops)."""
+        with self._birth_lock:
+            if self._resend is not None:
+                self._resend.cancel()
+                self._resend = None
 
     def _on_config(self, topic: str, payload: bytes) -> None:
         # Our own configs come back too: another board's names another status topic.
