@@ -63,7 +63,7 @@ class ConnectionHealth:
         self._accepted_at = 0.0
         self._timer: threading.Timer | None = None
         self._short_sessions = self.clashes = 0
-        self._suspect = False  # the last session was short, closed without a reason: a takeover?
+        self._present = False  # the current session's CONNACK said the broker still had our session
         self._handshake_drops = 0
         self._probed = False
         self._repeats = RepeatedLog(log, REPEAT_S, clock)
@@ -92,16 +92,8 @@ class ConnectionHealth:
             self._answered = self._accepted = True
             self._accepted_at = self._clock()
         self._handshake_drops = self.failed_attempts = 0
-        if not self._suspect:
-            return Outcome()
-        self._suspect = False
-        # A broker that restarted has lost the session (mosquitto without persistence, or past its
-        # 2 s expiry); one that handed it over from another client with our id has not.
-        evidence = session_present or self.endpoint.protocol == "3.1.1"
-        self._short_sessions = self._short_sessions + 1 if evidence else 0
-        if self._short_sessions < CLASH_AFTER:
-            return Outcome()
-        return self._clash(explicit=False)
+        self._present = session_present
+        return Outcome()
 
     def refused(self, reason: str) -> Outcome:
         """A CONNACK said no."""
@@ -166,11 +158,14 @@ class ConnectionHealth:
         lasted = self._clock() - self._accepted_at
         if reason == "Session taken over":
             return self._clash(explicit=True)
-        # The broker said why (an MQTT 5 DISCONNECT): that is the cause, not a takeover.
+        # The broker said why (an MQTT 5 DISCONNECT): that is the cause, not a takeover. A broker
+        # that restarted has lost our session (mosquitto without persistence, or past its 2 s
+        # expiry); one that handed it to another client with our id and back has kept it.
         short = not from_server and lasted < SHORT_SESSION_S and reason != "Normal disconnection"
-        self._suspect = short
-        if not short:
-            self._short_sessions = 0
+        evidence = self._present or ep.protocol == "3.1.1"
+        self._short_sessions = self._short_sessions + 1 if short and evidence else 0
+        if self._short_sessions >= CLASH_AFTER:
+            return self._clash(explicit=False)
         restore = self.clashes > 0 and not short
         if restore:
             self.clashes = 0
