@@ -59,6 +59,21 @@ class Split:
         majority = None if self.ferplus_majority is None else self.ferplus_majority[index]
         return Split(self.name, self.images[index], self.labels[index], soft, majority)
 
+    def joined(self, other: Split, repeat: int = 1) -> Split:
+        """This split with ``other``'s faces appended ``repeat`` times; where this split carries FER+
+        votes and ``other`` does not, ``other``'s labels stand in for its vote shares and majority."""
+        rows = np.tile(np.arange(len(other)), repeat)
+        extra = other.subset(rows)
+        soft = majority = None
+        if self.soft_labels is not None and self.ferplus_majority is not None:
+            one_hot = np.eye(len(LABELS), dtype=np.float32)[extra.labels]
+            shares = one_hot if extra.soft_labels is None else extra.soft_labels
+            soft = np.concatenate([self.soft_labels, shares])
+            own = extra.labels.astype(np.int8) if extra.ferplus_majority is None else extra.ferplus_majority
+            majority = np.concatenate([self.ferplus_majority, own])
+        return Split(self.name, np.concatenate([self.images, extra.images]),
+                     np.concatenate([self.labels, extra.labels]), soft, majority)
+
     def scored_by(self, labels: str) -> Split:
         """The split as ``labels`` ("fer" or "ferplus") scores it: itself, or its faces with a
         7-class FER+ majority, labelled with it (DataError where the data has no FER+ votes)."""

@@ -176,6 +176,10 @@ def train(args: argparse.Namespace) -> dict:
         rng = np.random.default_rng(args.seed)
         train_split = train_split.subset(rng.permutation(len(train_split))[: args.limit])
         val_split = val_split.subset(rng.permutation(len(val_split))[: max(args.limit // 4, 1)])
+    if args.extra_data:
+        extra = load(args.extra_data, "Training")
+        log.info("adding %d faces of %s, %d times each", len(extra), args.extra_data, args.extra_repeat)
+        train_split = train_split.joined(extra, args.extra_repeat)
     log.info("training on %d faces, selecting on %d PublicTest faces", len(train_split), len(val_split))
     out.mkdir(parents=True, exist_ok=True)  # once the data has loaded: a refused run leaves no folder
 
@@ -250,6 +254,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--original-share", type=number(float, low=0, high=1), default=0.0, metavar="S",
                    help="with --labels ferplus: mix this share of the one-hot FER2013 label into "
                         "the FER+ vote shares (0: votes alone)")
+    p.add_argument("--extra-data", metavar="NPZ",
+                   help="more training faces: an npz of 48x48 faces, labels and usage 0 (e.g. photos "
+                        "cropped by the device's own crop path: scripts/research/real_faces.py crops)")
+    p.add_argument("--extra-repeat", type=number(int, low=1), default=1, metavar="K",
+                   help="how many times each --extra-data face is seen per epoch")
     p.add_argument("--camera-augment", action="store_true",
                    help="also augment for a camera: blur, JPEG, noise, gamma and low light, "
                         "occlusion, scale jitter")

@@ -61,6 +61,18 @@ def test_a_split_scored_by_the_ferplus_majority_keeps_the_faces_that_have_one(tm
         Split("PublicTest", images, labels).scored_by("ferplus")  # from a csv: no votes
 
 
+def test_extra_faces_join_a_split_with_their_labels_as_votes(sample):
+    images, labels = sample[0][:3], np.array([0, 3, 6], np.uint8)
+    soft = np.full((3, 7), 1 / 7, np.float32)
+    base = Split("Training", images, labels, soft, np.array([0, -1, 6], np.int8))
+    extra = Split("Training", images[:2], np.array([4, 5], np.uint8))  # an npz without votes
+    joined = base.joined(extra, repeat=3)
+    assert len(joined) == 9 and list(joined.labels[3:]) == [4, 5] * 3
+    assert np.allclose(joined.soft_labels[3:], np.eye(7)[[4, 5] * 3])
+    assert list(joined.ferplus_majority[3:]) == [4, 5] * 3
+    assert Split("Training", images, labels).joined(extra).soft_labels is None
+
+
 @pytest.mark.parametrize("content, message", [
     ("emotion,pixels\n0,1 2 3\n", "missing column(s) Usage"),
     ("emotion,pixels,Usage\n0,1 2 3,Training\n", "pixels has 3 values, expected 2304"),

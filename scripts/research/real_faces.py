@@ -3,6 +3,7 @@ r"""How the pipeline reads real faces: labelled photos from outside FER2013, and
     python scripts/research/real_faces.py wild ../shared/data/wild
     python scripts/research/real_faces.py wild ../shared/data/wild --model fer_edge_fast_int8.tflite
     python scripts/research/real_faces.py wild ../shared/data/wild --detector haar --scores scores.json
+    python scripts/research/real_faces.py crops ../shared/data/wild --split dev --out wild_dev.npz
     python scripts/research/real_faces.py clip ../shared/media/video/fer_woman2.mp4
 
 ``wild``: ``fer-edge predict``'s path on every photo of a folder with a ``labels.csv``
@@ -11,6 +12,10 @@ accuracy and macro recall (the mean recall over the classes that have photos), f
 set and for its two halves by person (``dev`` and ``held-out``: a photo's person is its name
 before ``_NNNN``; the halves come from a hash of the name, so a person is never in both).
 A photo with no face found counts as wrong. ``--scores`` writes each photo's probabilities.
+
+``crops``: the largest face of each photo of one half (``--split dev``), cropped to 48x48 by the
+device's own crop path, as training data for ``fer-convert train --extra-data`` (an npz like
+fer2013.npz, every face in Training).
 
 ``clip``: ``fer-edge run``'s loop over a video with the config's settings (every frame, no
 broker): the share of each published label over all per-frame results (what
@@ -33,7 +38,9 @@ import numpy as np
 from fer_edge.classifier import DEFAULT_LABELS, TFLiteExpressionClassifier
 from fer_edge.config import DetectorConfig, load_config
 from fer_edge.daemon import build_pipeline
+from fer_edge.faces import crop_face
 from fer_edge.photos import FacePredictor, still_detector
+from fer_edge.sources import to_gray
 
 SPLITS = ("all", "dev", "held-out")
 
@@ -81,6 +88,23 @@ def evaluate_wild(folder: Path, model: str | None, detector: str, scores_out: Pa
         keep = [i for i, row in enumerate(rows) if split == "all" or split_of(row["image"]) == split]
         report[split] = recall_table([rows[i]["emotion"] for i in keep], [predicted[i] for i in keep], labels)
     return report
+
+
+def write_crops(folder: Path, split: str, out: Path) -> int:
+    """The largest face of each photo of ``split``, as the classifier sees it, into an npz."""
+    predictor = FacePredictor(still_detector(DetectorConfig()), TFLiteExpressionClassifier())
+    images, labels = [], []
+    for row in csv.DictReader((folder / "labels.csv").open()):
+        if split_of(row["image"]) != split:
+            continue
+        image = cv2.imread(str(folder / "images" / row["image"]), cv2.IMREAD_COLOR)
+        faces = predictor.detect(image) if image is not None else []
+        if faces:
+            images.append(crop_face(to_gray(image), faces[0].box))
+            labels.append(DEFAULT_LABELS.index(row["emotion"]))
+    np.savez_compressed(out, images=np.stack(images), labels=np.array(labels, np.uint8),
+                        usage=np.zeros(len(labels), np.uint8))
+    return len(labels)
 
 
 def evaluate_clip(clip: Path, config_path: str | None, model: str | None, detector: str | None) -> dict:
@@ -132,6 +156,10 @@ def main(argv: list[str] | None = None) -> int:
     wild = sub.add_parser("wild", help="labelled photos: recall per class, confusion, accuracy, macro recall")
     wild.add_argument("folder", type=Path, help="a folder with labels.csv and images/")
     wild.add_argument("--scores", type=Path, help="write each photo's probabilities here (JSON)")
+    crops = sub.add_parser("crops", help="one half's faces, cropped as the device does, as training data")
+    crops.add_argument("folder", type=Path, help="a folder with labels.csv and images/")
+    crops.add_argument("--split", choices=SPLITS[1:], default="dev")
+    crops.add_argument("--out", type=Path, required=True, help="the .npz to write")
     clip = sub.add_parser("clip", help="a video: label shares and emotion changes per minute")
     clip.add_argument("clip", type=Path)
     clip.add_argument("--config", help="a fer-edge config file (default: the defaults)")
@@ -145,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"{args.folder} has no labels.csv")
         report = evaluate_wild(args.folder, args.model, args.detector, args.scores)
         print(json.dumps(report, indent=1)) if args.json else print_wild(report)
+    elif args.what == "crops":
+        print(f"wrote {write_crops(args.folder, args.split, args.out)} faces to {args.out}")
     else:
         if not args.clip.is_file():
             parser.error(f"{args.clip} is not a file")
