@@ -146,6 +146,8 @@ class HttpConfig:
     token_file: str = ""  # a bearer token to require; empty: $CREDENTIALS_DIRECTORY/http_token if it exists
     # open connections; more wait to be accepted
     max_connections: int = setting(16, number(ge=4, le=1000))
+    # of them, one address may hold this many (a browser opens up to 6); beyond, 503 and closed
+    max_connections_per_client: int = setting(8, number(ge=1, le=1000))
     # a silent client is cut off after this
     client_timeout: int = setting(10, number(ge=1, le=300, unit=" seconds"))
     # requests served at once; preview viewers may hold all but one

@@ -38,6 +38,7 @@ except ImportError as exc:
 from ..photos import FacePredictor
 from .access import AccessPolicy
 from .app import LoopHealth, WebApp
+from .guard import parser_class, too_many, turn_away
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -84,6 +85,16 @@ class _Channel(HTTPChannel):
 
 class _Server(TcpWSGIServer):
     channel_class = _Channel
+    per_client = 8  # connections one address may hold: http.max_connections_per_client
+
+    def accept(self) -> tuple[socket.socket, Any] | None:
+        """The next connection, unless its address already holds ``per_client``: that one is turned away."""
+        pair = super().accept()
+        if pair is not None and too_many(self._map.values(), pair[1][0], self.per_client):
+            turn_away(pair[0], pair[1][0])
+            return None
+        return pair
+
 
 
 def _listen(settings: HttpConfig) -> socket.socket:
@@ -143,8 +154,13 @@ class LocalHttpServer:
         self._dispatcher = ThreadedTaskDispatcher()
         self._dispatcher.set_thread_count(settings.threads)
         sockinfo = (sock.family, sock.type, sock.proto, sock.getsockname())
-        self._server = _Server(self.app, self._map, _sock=sock, dispatcher=self._dispatcher, adj=adjustments,
-                               bind_socket=False, sockinfo=sockinfo)
+        # framing, 100-continue and per-address rules of fer_edge.web.guard
+        channel = type("GuardedChannel", (_Channel,),
+                       {"parser_class": parser_class(access, settings.max_upload_bytes)})
+        server = type("GuardedServer", (_Server,), {"channel_class": channel,
+                                                  "per_client": settings.max_connections_per_client})
+        self._server = server(self.app, self._map, _sock=sock, dispatcher=self._dispatcher, adj=adjustments,
+                              bind_socket=False, sockinfo=sockinfo)
         self._thread: threading.Thread | None = None
         self._closing = threading.Lock()  # I/O thread closes the trigger under it; stop() pulls it so
         self._closed = False
