@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 import pytest
 from devkit.hostile import ambiguous_tiff, endless_progressive_jpeg, huge_tile_tiff
+from devkit.media import composite
 from fer_edge.decode_worker import DecodeWorker
 from fer_edge.errors import ImageError, ImageTooLargeError
 from fer_edge.imagefile import check_image_file, decode_image, read_header
@@ -149,3 +150,20 @@ def test_predict_answers_every_hostile_file_in_one_line_and_goes_on(tmp_path: Pa
     assert errors[3].startswith("an ambiguous TIFF") and errors[4].startswith("a TIFF of 16x16 pixels")
     assert errors[5] == "cannot read it (No such file or directory)"
     assert lines[6] == {"image": paths[6], "faces": []}
+
+
+@pytest.mark.slow
+def test_a_photo_at_the_cap_costs_at_most_600_mb_and_10_s_of_cpu(tmp_path: Path) -> None:
+    """The composite's six faces in a 39.7 MP JPEG, through predict's path in a fresh process:
+    its peak RSS above idle, the decode worker's above its own idle (about 70 MB), CPU of both."""
+    data, _ = composite()
+    big = cv2.resize(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR), (7280, 5460))
+    photo = tmp_path / "cap.jpg"
+    photo.write_bytes(cv2.imencode(".jpg", big, [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes())
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "scripts")}
+    run = subprocess.run([sys.executable, "-m", "devkit.peak", "predict", str(photo)], capture_output=True,
+                         text=True, env=env, timeout=120, cwd=ROOT)
+    figures = json.loads(run.stdout.strip().splitlines()[-1])
+    assert figures["faces"] >= 6, figures  # the bounded scan still finds the faces
+    assert figures["peak_above_idle_mb"] <= 600 and figures["worker_peak_mb"] - 70 <= 600, figures
+    assert figures["cpu_s"] <= 10, figures
