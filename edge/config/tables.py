@@ -150,8 +150,8 @@ class HttpConfig:
     max_connections_per_client: int = setting(8, number(ge=1, le=1000))
     # a silent client is cut off after this
     client_timeout: int = setting(10, number(ge=1, le=300, unit=" seconds"))
-    # requests served at once; preview viewers may hold all but one
-    threads: int = setting(3, number(ge=2, le=16))
+    # requests served at once; streams (preview viewers, /events readers) may hold all but one
+    threads: int = setting(5, number(ge=2, le=16))
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,7 @@ class Chromium:
             self.send(domain, {}, session)
         self.send("Emulation.setDeviceMetricsOverride", {"width": width, "height": height, "mobile": mobile,
                                                          "deviceScaleFactor": 2 if mobile else 1}, session)
+        self.send("Emulation.setScrollbarsHidden", {"hidden": True}, session)  # screenshots: the full width
         self.send("Page.navigate", {"url": url}, session)
         return session
 
@@ -123,10 +124,15 @@ class Chromium:
                 errors.append(f"{params['entry'].get('url', '')}: {params['entry']['text']}")
         return errors
 
-    def screenshot(self, session: str, path: Path) -> Path:
-        """The whole page (beyond the viewport) as a PNG."""
-        data = self.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True},
-                         session, timeout=30)["data"]
+    def screenshot(self, session: str, path: Path, selector: str | None = None) -> Path:
+        """The whole page (beyond the viewport), or the element ``selector`` picks, as a PNG."""
+        params: dict[str, Any] = {"format": "png", "captureBeyondViewport": True}
+        if selector:
+            params["clip"] = {**self.evaluate(session, f"""(() => {{
+                const r = document.querySelector({json.dumps(selector)}).getBoundingClientRect();
+                return {{x: r.x + scrollX, y: r.y + scrollY, width: r.width, height: r.height}}; }})()"""),
+                "scale": 1}
+        data = self.send("Page.captureScreenshot", params, session, timeout=30)["data"]
         path.write_bytes(base64.b64decode(data))
         return path
 

@@ -20,6 +20,8 @@ function el(tag, props = {}, ...children) {
 }
 const clock = (ts) => new Date(ts * 1000).toLocaleTimeString();
 const percent = (p) => `${Math.round(p * 100)}%`;
+const hms = (ts) => new Date(ts * 1000).toLocaleTimeString([], {hour: "2-digit", minute: "2-digit", second: "2-digit",
+                                                                  hour12: false});
 
 // ---- faces: one card per face, a bar per label ------------------------------------------------
 
@@ -95,7 +97,9 @@ function drawTimeline() {
   chart = new uPlot({
     width: box.clientWidth || 600, height: 220,
     scales: {x: {time: true}, y: {auto: false, range: [-0.5, labels.length - 0.5]}},
-    axes: [{}, {size: 70, splits: () => labels.map((_, i) => i), values: (u, splits) => splits.map((i) => labels[i] ?? "")}],
+    axes: [{space: 90, incrs: [1, 5, 10, 15, 30, 60, 120, 300], values: (u, ticks) => ticks.map(hms)},
+           {size: 70, splits: () => labels.map((_, i) => i), values: (u, splits) => splits.map((i) => labels[i] ?? "")}],
+    legend: {live: false},
     series: [{}, ...ids.map((id, k) => ({
       label: `Face #${id}`, stroke: PALETTE[k % PALETTE.length], width: 2, spanGaps: false,
       paths: uPlot.paths.stepped({align: 1}), points: {show: true, size: 6},
