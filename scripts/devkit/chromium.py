@@ -30,7 +30,7 @@ class BrowserError(RuntimeError):
 class Chromium:
     """One headless browser; ``open(url)`` gives a session id (a tab) for the other calls."""
 
-    def __init__(self, profile: Path, log: Path):
+    def __init__(self, profile: Path, log: Path, nice: int = 0):
         if not os.access(CHROMIUM, os.X_OK):
             raise BrowserError(f"{CHROMIUM} not found: install Debian's Chromium with: "
                                "sudo apt-get install -y chromium")
@@ -39,10 +39,12 @@ class Chromium:
         self._replies, from_browser = (fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10) for fd in os.pipe())
         self.log = log
         self.events: list[dict[str, Any]] = []  # what the browser reported between replies
+        self._targets: dict[str, str] = {}  # session id -> its tab's target id
 
         def wire_pipe() -> None:  # runs in the child, before exec
             os.dup2(to_browser, 3)
             os.dup2(from_browser, 4)
+            os.nice(nice)
 
         with open(log, "wb") as log_file:
             self.process = subprocess.Popen([CHROMIUM, *FLAGS, f"--user-data-dir={profile}"],
@@ -83,6 +85,7 @@ class Chromium:
         """A new tab of that size showing ``url``, with console and log reporting on; its session id."""
         target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        self._targets[session] = target
         for domain in ("Runtime.enable", "Log.enable", "Page.enable"):
             self.send(domain, {}, session)
         self.send("Emulation.setDeviceMetricsOverride", {"width": width, "height": height, "mobile": mobile,
@@ -90,6 +93,10 @@ class Chromium:
         self.send("Emulation.setScrollbarsHidden", {"hidden": True}, session)  # screenshots: the full width
         self.send("Page.navigate", {"url": url}, session)
         return session
+
+    def close_tab(self, session: str) -> None:
+        """Close the tab of that session (its page's connections close with it)."""
+        self.send("Target.closeTarget", {"targetId": self._targets.pop(session)})
 
     def evaluate(self, session: str, expression: str) -> Any:
         """The JSON value of a JavaScript expression in the page."""
