@@ -1,9 +1,11 @@
-"""The page's routes as a WSGI application on Werkzeug: every answer, errors included, is JSON but the page.
+"""The page's routes as a WSGI application on Werkzeug: every answer, errors included, is JSON but
+the page, its files, the event stream and the metrics.
 
-    GET  /              upload page: pick a photo, see the faces drawn and the JSON
+    GET  /              the dashboard (its files: GET /static/..., fer_edge.web.assets)
     POST /predict       multipart/form-data field "image", or a raw image/* body
     GET  /healthz       200 with the loop's state, 503 when the camera, broker or loop is down
     GET  /preview.mjpg  annotated camera view (multipart/x-mixed-replace), when enabled
+    GET  /events, /status, /history, /metrics   with the daemon: fer_edge.web.dashboard
 
 Werkzeug parses the request (routing, forms, with a cap on parts and on form memory); the
 server (fer_edge.web.server) has already bounded its size and time before it gets here.
