@@ -1,17 +1,13 @@
-"""The local HTTP server over real sockets: /predict, /healthz, /preview.mjpg and the upload page.
+"""The local HTTP server over real sockets: /predict, /healthz, /preview.mjpg and the photo panel.
 
 The browser test drives Debian's headless Chromium over the DevTools protocol on a pipe
-(``--remote-debugging-pipe``), so it needs no driver and no Python package beyond pytest.
+(scripts/devkit/chromium.py), so it needs no driver and no Python package beyond pytest.
 """
 
 from __future__ import annotations
 
 import base64
-import fcntl
 import json
-import os
-import select
-import subprocess
 import threading
 import time
 import urllib.error
@@ -24,6 +20,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+from devkit.chromium import BrowserError, Chromium
 from devkit.media import astronaut_bgr
 from fer_edge.classifier import Expression, TFLiteExpressionClassifier
 from fer_edge.config import HttpConfig, load_config
@@ -40,10 +37,6 @@ ASTRONAUT_FACE = (177, 66, 95, 95)  # where Haar finds her face in the 512x512 p
 MAX_UPLOAD = 1_000_000
 NOT_AN_IMAGE = "the upload is not an image: send a JPEG, PNG, BMP, WebP, GIF or TIFF"
 HOST_RULE = "must be an IP address (127.0.0.1, ::1, 0.0.0.0, ::; no brackets) or a host name"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--window-size=1000,1400", "--remote-debugging-pipe")
 
 
 @pytest.fixture(scope="module")
@@ -247,82 +240,17 @@ def test_a_taken_port_is_a_clear_error(server: LocalHttpServer) -> None:
         build_http_server(config)
 
 
-class Chromium:
-    """Headless Chromium driven over the DevTools protocol: JSON messages ending in NUL on fds 3 and 4."""
-
-    def __init__(self, profile: Path, log: Path):
-        if not os.access(CHROMIUM, os.X_OK):
-            pytest.fail(f"{CHROMIUM} not found: the browser test needs Debian's Chromium; "
-                        "install it with: sudo apt-get install -y chromium")
-        # Above fd 4, so placing them at 3 and 4 in the child cannot clobber one another.
-        to_browser, self._commands = (fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10) for fd in os.pipe())
-        self._replies, from_browser = (fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10) for fd in os.pipe())
-        self.log = log
-
-        def wire_pipe() -> None:  # runs in the child, before exec
-            os.dup2(to_browser, 3)
-            os.dup2(from_browser, 4)
-
-        with open(log, "wb") as log_file:
-            self.process = subprocess.Popen([CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}"],
-                                            stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file,
-                                            preexec_fn=wire_pipe, close_fds=False)
-        os.close(to_browser)
-        os.close(from_browser)
-        self._buffer = b""
-        self._next_id = 0
-
-    def send(self, method: str, params: dict[str, Any] | None = None, session: str | None = None,
-             timeout: float = 10.0) -> dict[str, Any]:
-        """Run one DevTools command and return its result (events in between are dropped)."""
-        self._next_id += 1
-        message: dict[str, Any] = {"id": self._next_id, "method": method, "params": params or {}}
-        if session:
-            message["sessionId"] = session
-        os.write(self._commands, json.dumps(message).encode() + b"\0")
-        deadline = time.monotonic() + timeout
-        while True:
-            while b"\0" not in self._buffer:
-                if not select.select([self._replies], [], [], max(0.0, deadline - time.monotonic()))[0]:
-                    pytest.fail(f"Chromium did not answer {method} within {timeout} s; see {self.log}")
-                chunk = os.read(self._replies, 1 << 20)
-                if not chunk:
-                    pytest.fail(f"Chromium exited during {method}:\n{self.log.read_text()[-2000:]}")
-                self._buffer += chunk
-            raw, _, self._buffer = self._buffer.partition(b"\0")
-            reply = json.loads(raw)
-            if reply.get("id") == self._next_id:
-                assert "error" not in reply, f"{method}: {reply['error']}"
-                return reply["result"]
-
-    def evaluate(self, session: str, expression: str) -> Any:
-        """The JSON value of a JavaScript expression in the page."""
-        result = self.send("Runtime.evaluate", {"expression": expression, "returnByValue": True}, session)
-        assert "exceptionDetails" not in result, result["exceptionDetails"]
-        return result["result"].get("value")
-
-    def close(self) -> None:
-        """Ask the browser to quit; kill it if it does not."""
-        try:
-            os.write(self._commands, json.dumps({"id": 0, "method": "Browser.close"}).encode() + b"\0")
-            self.process.wait(timeout=5)
-        except (OSError, subprocess.TimeoutExpired):
-            self.process.kill()
-            self.process.wait()
-        os.close(self._commands)
-        os.close(self._replies)
-
-
 @pytest.mark.browser
 @pytest.mark.slow
 def test_upload_page_in_a_real_browser_draws_the_face(server: LocalHttpServer, astronaut_png: Path,
                                                       tmp_path: Path) -> None:
     started = time.monotonic()
-    browser = Chromium(tmp_path / "profile", tmp_path / "chromium.log")
     try:
-        target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
-        session = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-        browser.send("Page.navigate", {"url": server.url}, session)
+        browser = Chromium(tmp_path / "profile", tmp_path / "chromium.log")
+    except BrowserError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        session = browser.open(server.url, width=1000, height=1400)
         deadline = time.monotonic() + 10
         while browser.evaluate(session, "document.readyState") != "complete":
             assert time.monotonic() < deadline, "the page did not load"
