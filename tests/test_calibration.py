@@ -78,6 +78,7 @@ def test_ferplus_majority_labels(tmp_path, sample):
 
 def test_evaluate_reports_calibration_and_ferplus_accuracy(tmp_path, sample, capsys):
     from fer_convert import evaluate
+    from fer_convert.calibrate import expected_calibration_error, negative_log_likelihood
     from fer_convert.data import ferplus_majority
 
     images, labels = sample
@@ -100,8 +101,11 @@ def test_evaluate_reports_calibration_and_ferplus_accuracy(tmp_path, sample, cap
     predicted = evaluate.predict_tflite("models/fer_edge_fast_int8.tflite", images).argmax(axis=1)
     majority = ferplus_majority(votes)
     kept = majority >= 0
+    scores = evaluate.predict_tflite("models/fer_edge_fast_int8.tflite", images)[kept]
     assert result["ferplus"] == {"faces": int(kept.sum()), "excluded": int((~kept).sum()),
-                                 "accuracy": round(float(np.mean(predicted[kept] == majority[kept])), 4)}
+                                 "accuracy": round(float(np.mean(predicted[kept] == majority[kept])), 4),
+                                 "ece": round(expected_calibration_error(scores, majority[kept]), 4),
+                                 "nll": round(negative_log_likelihood(scores, majority[kept]), 4)}
     assert 0 < result["ece"] < 0.2 and 0.5 < result["nll"] < 2 and png.stat().st_size > 0
     assert "calibration: ECE" in capsys.readouterr().out
 
