@@ -31,7 +31,14 @@ from .calibrate import expected_calibration_error, negative_log_likelihood, plot
 from .command import Tool, ToolError
 from .data import LABELS, NO_MAJORITY, SIDE, Split, load
 from .keras_file import keras_file_problem, load_keras_model
-from .options import add_data_option, add_view_options, output_problem, split_option, views
+from .options import (
+    add_data_option,
+    add_reference_option,
+    add_view_options,
+    output_problem,
+    split_option,
+    views,
+)
 
 if TYPE_CHECKING:
     from .model import TTA
@@ -209,6 +216,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", type=Path, help="write the report here")
     p.add_argument("--confusion", type=Path, help="write the confusion-matrix PNG here")
     p.add_argument("--reliability", type=Path, help="write the reliability-diagram PNG here")
+    add_reference_option(p, "the accuracy, the per-class table, calibration and the plots")
     add_view_options(p, quantizing=False)
 
 
@@ -222,7 +230,7 @@ def run(args: argparse.Namespace) -> int:
     if len(args.model) > 1:  # an ensemble: every member loads before the first is scored
         for model in args.model:
             load_model(model)  # ModelError: a file that exists but does not load
-    split = load(args.data, args.split)
+    split = load(args.data, args.split).scored_by(args.labels)
     scores = np.mean([predict(model, split.images, tta, args.temperature) for model in args.model], axis=0)
     name = " + ".join(args.model) + (f" {tta.describe()}" if tta and tta.describe() else "")
     if args.temperature != 1:

@@ -88,6 +88,13 @@ def add_data_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="fer2013.npz, fer2013.csv or an image-folder root")
 
 
+def add_reference_option(parser: argparse.ArgumentParser, what: str) -> None:
+    """--labels: what ``what`` scores against (convert.data.Split.scored_by)."""
+    parser.add_argument("--labels", choices=("fer", "ferplus"), default="fer",
+                        help=f"score {what} against FER2013's labels or the FER+ majority (the faces "
+                             "that have one: FER+ majority accuracy, the figure the model card leads with)")
+
+
 def add_view_options(parser: argparse.ArgumentParser, *, quantizing: bool) -> None:
     """The test-time views and temperature (convert.model.TTA, with_temperature).
 

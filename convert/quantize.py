@@ -41,7 +41,15 @@ from .command import Tool, ToolError
 from .data import load
 from .evaluate import predict_keras, predict_tflite
 from .keras_file import keras_file_problem, load_keras_model
-from .options import add_data_option, add_view_options, number, output_problem, split_option, views
+from .options import (
+    add_data_option,
+    add_reference_option,
+    add_view_options,
+    number,
+    output_problem,
+    split_option,
+    views,
+)
 
 if TYPE_CHECKING:
     import keras
@@ -182,9 +190,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--calibration-faces", type=number(int, low=7), default=1000,
                    help="real training faces (an equal number per class) that set the int8 ranges")
     add_view_options(p, quantizing=True)
-    p.add_argument("--labels", choices=("fer", "ferplus"), default="fer",
-                   help="score the temperature fit and the gate against FER2013's labels or the FER+ "
-                        "majority (the faces that have one); use ferplus for models trained on FER+")
+    add_reference_option(p, "the temperature fit and the gate")
 
 
 def run(args: argparse.Namespace) -> int:
