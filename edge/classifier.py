@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 DEFAULT_MODEL_NAME = "fer_edge_int8.tflite"
-# A network a third the size, one pass per face: 6-8x faster, 3.6 points less accurate (models/README.md).
+# A network a third the size, one pass per face: 6-8x faster, 1.1 points less accurate (models/README.md).
 FAST_MODEL_NAME = "fer_edge_fast_int8.tflite"
 BUNDLED_MODELS = (DEFAULT_MODEL_NAME, FAST_MODEL_NAME)
 INPUT_SHAPE = (1, 48, 48, 1)

@@ -98,6 +98,15 @@ def sample() -> tuple[Any, Any]:
     return data["images"], data["labels"]
 
 
+@pytest.fixture(scope="session")
+def sample_ferplus() -> Any:
+    """The FER+ majority label of each sample face (int8, -1 where FER+ has none of the 7 classes)."""
+    import numpy as np
+    from support.fer2013 import SAMPLE
+
+    return np.load(SAMPLE)["ferplus_majority"]
+
+
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Six seconds of a real face at 15 fps, for the daemon in a subprocess (test_sources has its own)."""

@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 class Shipped(NamedTuple):
     keras: str
     mirror_average: bool  # the int8 graph averages each face with its mirror image
-    floor: float  # accuracy floor on the sample
+    floor: float  # accuracy floor on the sample, FER2013's labels
+    ferplus_floor: float  # accuracy floor on the sample's faces with a FER+ majority, against it
     temperature: float = 1.0  # folded into the int8 graph's last layer (models/README.md)
     centre_crop: int = 48  # every view is cut from the face's centre this many px (quantize --centre-crop)
     blur: float = 0.0  # a Gaussian blur (sigma, px) folded into the first conv (quantize --blur)
@@ -30,10 +31,11 @@ class Shipped(NamedTuple):
 # With 500 faces the sample's standard error is about 2.1 points, so a floor about two of them
 # below a model's sample accuracy catches a model that lost accuracy, not one that was unlucky.
 SHIPPED = {
-    # 70.19% on the full PrivateTest (models/README.md), 68.2% on this sample
-    DEFAULT_MODEL_NAME: Shipped("fer_edge.keras", True, 0.64, temperature=0.8023, centre_crop=47),
-    # 66.56% on the full PrivateTest, 63.2% on this sample
-    FAST_MODEL_NAME: Shipped("fer_edge_fast.keras", False, 0.59, temperature=0.7656, blur=0.5),
+    # full PrivateTest (models/README.md): FER+ majority 82.56%, FER2013 labels 66.31%;
+    # this sample: 84.3% and 65.8%
+    DEFAULT_MODEL_NAME: Shipped("fer_edge.keras", True, 0.61, 0.80, temperature=0.5094, centre_crop=47),
+    # full PrivateTest: 81.45% and 62.33%; this sample: 80.9% and 60.4%
+    FAST_MODEL_NAME: Shipped("fer_edge_fast.keras", False, 0.56, 0.77, temperature=0.5047, blur=0.5),
 }
 
 
@@ -45,17 +47,23 @@ def shipped(request, sample) -> tuple[str, np.ndarray]:
     return request.param, np.stack([classifier.probabilities(face) for face in sample[0]])
 
 
-def test_int8_accuracy_floor(sample, shipped):
+def test_int8_accuracy_floor(sample, sample_ferplus, shipped):
     name, probabilities = shipped
-    accuracy = float(np.mean(probabilities.argmax(1) == sample[1]))
+    predicted = probabilities.argmax(1)
+    accuracy = float(np.mean(predicted == sample[1]))
     assert accuracy >= SHIPPED[name].floor, f"{name}: int8 accuracy {accuracy:.3f} on the 500-face sample"
+    kept = sample_ferplus >= 0
+    ferplus = float(np.mean(predicted[kept] == sample_ferplus[kept]))
+    assert ferplus >= SHIPPED[name].ferplus_floor, f"{name}: FER+ majority accuracy {ferplus:.3f} on the sample"
 
 
-def test_every_class_is_predicted_and_recalled(sample, shipped):
+def test_every_class_is_predicted_and_recalled(sample_ferplus, shipped):
+    """Against the FER+ majority (the models learn FER+'s votes; FER2013's own fear labels are
+    the noisiest, and the models recall a quarter of them or less)."""
     name, probabilities = shipped
     predicted = probabilities.argmax(1)
     for label in range(7):
-        recall = float(np.mean(predicted[sample[1] == label] == label))
+        recall = float(np.mean(predicted[sample_ferplus == label] == label))
         assert recall > 0.2, f"{name}: class {label} recall {recall:.2f}"
 
 
@@ -95,13 +103,13 @@ def test_fast_model_is_the_smaller_network():
 
 def test_the_accuracies_quoted_to_users_are_the_shipped_models_reports():
     """Config comments, bench advice and the README quote the reports scripts/evaluate_models.sh wrote."""
-    def private_test(report: str) -> float:
-        return json.loads((ROOT / "models" / "reports" / report).read_text())["accuracy"]
+    def private_test(report: str) -> float:  # against the FER+ majority, the figure the card leads with
+        return json.loads((ROOT / "models" / "reports" / report).read_text())["ferplus"]["accuracy"]
 
     default, fast = private_test("int8_PrivateTest.json"), private_test("fast_int8_PrivateTest.json")
     gap = f"{(default - fast) * 100:.1f} points"
     example = (ROOT / "edge" / "config.example.toml").read_text()
-    assert f"{DEFAULT_MODEL_NAME}, {default:.1%} on FER2013 PrivateTest" in example
+    assert f"{DEFAULT_MODEL_NAME}, {default:.1%} on FER2013 PrivateTest (FER+ majority)" in example
     assert f"less time per face (8x alone, 6x in the loop), {fast:.1%}" in example
     for text in ("edge/bench/report.py", "edge/classifier.py", "README.md"):
         assert gap in (ROOT / text).read_text(), f"{text} should quote the models' gap, {gap}"

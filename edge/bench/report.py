@@ -43,7 +43,7 @@ def advice(r: dict[str, Any], live: bool) -> str:
                 "the two; --sweep shows what each costs in recall")
     if stage == "classify" and Path(r["settings"]["model"]).name != FAST_MODEL_NAME:
         return (f"classification takes {share:.0%} of a frame ({r['faces_per_frame']:.1f} faces): "
-                f"model.path = \"{FAST_MODEL_NAME}\" takes 6-8x less time per face for 3.6 points "
+                f"model.path = \"{FAST_MODEL_NAME}\" takes 6-8x less time per face for 1.1 points "
                 "of accuracy (models/README.md)")
     if stage == "classify":
         return (f"classification takes {share:.0%} of a frame ({r['faces_per_frame']:.1f} faces) with "
