@@ -54,7 +54,7 @@ def test_int8_accuracy_floor(sample, sample_ferplus, shipped):
     assert accuracy >= SHIPPED[name].floor, f"{name}: int8 accuracy {accuracy:.3f} on the 500-face sample"
     kept = sample_ferplus >= 0
     ferplus = float(np.mean(predicted[kept] == sample_ferplus[kept]))
-    assert ferplus >= SHIPPED[name].ferplus_floor, f"{name}: FER+ majority accuracy {ferplus:.3f} on the sample"
+    assert ferplus >= SHIPPED[name].ferplus_floor, f"{name}: FER+ majority accuracy {ferplus:.3f}"
 
 
 def test_every_class_is_predicted_and_recalled(sample_ferplus, shipped):
