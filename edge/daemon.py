@@ -183,7 +183,7 @@ class Daemon:
             else:
                 log.info("frames from %s again: feeding the systemd watchdog", health.source)
         self.notifier.watchdog(status=health.status_line(), feed=health.feeds_watchdog)
-        self.board_state.update(health.emotion, health.confidence, health.faces)
+        self.board_state.update(health.emotion, health.confidence, health.faces, health.camera_up)
         if self.health is not None:
             self.health.update(**health.fields(), mqtt_connected=self.publisher.connected)
         if self.preview is not None:

@@ -56,7 +56,7 @@ COMMON_KEYS = {
     "name", "unique_id", "default_entity_id", "state_topic", "value_template", "availability_topic",
     "payload_available", "payload_not_available", "device", "origin", "device_class", "icon",
     "entity_category", "qos", "enabled_by_default", "json_attributes_topic", "json_attributes_template",
-    "encoding", "availability_mode", "availability_template"}
+    "encoding", "availability_mode", "availability_template", "availability"}
 PLATFORM_KEYS = {
     "sensor": COMMON_KEYS | {"unit_of_measurement", "state_class", "expire_after", "force_update", "options",
                              "suggested_display_precision", "last_reset_value_template"},
@@ -101,6 +101,29 @@ def platform_problems(component: str, config: dict[str, Any]) -> list[str]:
         ["event_types must be a non-empty list of strings"]
 
 
+def availability_checks(config: dict[str, Any]) -> list[tuple[bool, str]]:
+    """The daemon's status topic, alone or (for what the camera sees) with the state's camera_up.
+
+    Home Assistant takes ``availability_topic`` or an ``availability`` list, never both; with a
+    list and ``availability_mode: all``, every entry must say available."""
+    payloads = ("online", "offline")
+    if "availability" not in config:
+        return [(config.get("availability_topic") == STATUS, "availability_topic is not the status topic"),
+                ((config.get("payload_available"), config.get("payload_not_available")) == payloads,
+                 "availability payloads differ from the status topic's")]
+    entries = config["availability"]
+    return [
+        (not {"availability_topic", "payload_available", "payload_not_available"} & set(config),
+         "availability and availability_topic together"),
+        (config.get("availability_mode") == "all", "availability_mode is not all"),
+        ([e.get("topic") for e in entries] == [STATUS, STATE], "availability is not the status and state"),
+        (all((e.get("payload_available"), e.get("payload_not_available")) == payloads for e in entries),
+         "availability payloads are not online/offline"),
+        (all(not set(e) - {"topic", "payload_available", "payload_not_available", "value_template"}
+             for e in entries), "unknown availability keys"),
+    ]
+
+
 def schema_problems(topic: str, config: dict[str, Any]) -> list[str]:
     """Where one config breaks Home Assistant's discovery rules for its platform (or the daemon's topics)."""
     device = config.get("device", {})
@@ -114,9 +137,7 @@ def schema_problems(topic: str, config: dict[str, Any]) -> list[str]:
         (re.fullmatch(rf"{component}\.[a-z0-9_]+", config.get("default_entity_id", "")) is not None,
          f"default_entity_id is not {component}.<slug>"),
         (config.get("state_topic") in (STATE, STATS), "state_topic is not the daemon's state or stats topic"),
-        (config.get("availability_topic") == STATUS, "availability_topic is not the daemon's status topic"),
-        ((config.get("payload_available"), config.get("payload_not_available")) == ("online", "offline"),
-         "availability payloads differ from the status topic's"),
+        *availability_checks(config),
         (bool(device.get("identifiers")) and all(isinstance(i, str) for i in device["identifiers"]),
          "device has no identifiers"),
         (not set(device) - DEVICE_KEYS, f"unknown device keys {set(device) - DEVICE_KEYS}"),
@@ -277,6 +298,13 @@ def test_value_templates_read_the_state_and_stats_of_a_real_run(tmp_path: Path) 
     assert render(templates["emotion"], nobody) == "none" and render(templates["face"], nobody) == "OFF"
     assert json.loads(render(templates["emotion_change"], nobody))["event_type"] == "none"
     assert render(templates["confidence"], {**stats, "confidence": None}) == "None"
+    # What the camera sees is available while it delivers frames; the frame rate always is.
+    for key, config in configs.items():
+        entries = config.get("availability", [])
+        assert bool(entries) == (key != "fps"), key
+        for entry in entries[1:]:
+            assert render(entry["value_template"], payload) == "online"
+            assert render(entry["value_template"], {**nobody, "camera_up": False}) == "offline"
 
 
 def test_the_state_changes_only_with_the_emotion_and_a_face_missed_briefly_is_still_there() -> None:
@@ -290,6 +318,19 @@ def test_the_state_changes_only_with_the_emotion_and_a_face_missed_briefly_is_st
         state.update(emotion, 0.9 if emotion else None, 1 if emotion else 0)
     assert [(m["emotion"], m["face_present"]) for _, m, _, _ in sent.sent] == [
         ("happy", True), ("sad", True), (None, False)]  # the 0.2 s miss and the repeats sent nothing
+
+
+def test_the_state_follows_the_camera_at_once() -> None:
+    """A camera that stops delivering is news straight away, even during a face's short grace."""
+    now = [0.0]
+    sent = StateCollector()
+    state = BoardState(sent, STATE, "test", absent_after=1.0, clock=lambda: now[0])
+    for emotion, camera_up, at in [("happy", True, 0.0), (None, False, 0.2), (None, False, 3.0),
+                                   (None, True, 4.0), ("happy", True, 4.1)]:
+        now[0] = at
+        state.update(emotion, 0.9 if emotion else None, 1 if emotion else 0, camera_up)
+    assert [(m["emotion"], m["camera_up"]) for _, m, _, _ in sent.sent] == [
+        ("happy", True), (None, False), (None, True), ("happy", True)]
 
 
 def test_configs_are_retained_for_a_late_subscriber(mosquitto, mqtt_collector, discovery) -> None:

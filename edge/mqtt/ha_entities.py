@@ -58,6 +58,7 @@ class EntitySpec:
     options: dict[str, Any] = field(default_factory=dict)  # platform keys: unit_of_measurement, ...
     icon: str | None = None
     entity_category: str | None = None
+    follows_camera: bool = True  # unavailable while the camera delivers no frames, not only offline
 
 
 def entity_specs(labels: tuple[str, ...]) -> tuple[EntitySpec, ...]:
@@ -85,8 +86,32 @@ def entity_specs(labels: tuple[str, ...]) -> tuple[EntitySpec, ...]:
                    {"state_class": "measurement"}, icon="mdi:account-group"),
         EntitySpec("sensor", "fps", "Frame rate", "stats", "{{ value_json.fps }}",
                    {"unit_of_measurement": "fps", "state_class": "measurement"}, icon="mdi:speedometer",
-                   entity_category="diagnostic"),
+                   entity_category="diagnostic", follows_camera=False),  # 0 fps is what a dead camera gives
     )
+
+
+# Home Assistant renders this on the state topic's payload: "online" while frames arrive
+CAMERA_AVAILABLE = "{{ 'online' if value_json.camera_up else 'offline' }}"
+
+
+def availability(status_topic: str, camera_topic: str | None) -> dict[str, Any]:
+    """An entity's availability keys: the daemon's status topic, and with ``camera_topic`` (the
+    state topic) also the camera's ``camera_up``; both must say online (``availability_mode: all``)."""
+    status = {"payload_available": "online", "payload_not_available": "offline"}
+    if camera_topic is None:
+        return {"availability_topic": status_topic, **status}
+    return {"availability": [{"topic": status_topic, **status},
+                             {"topic": camera_topic, "value_template": CAMERA_AVAILABLE, **status}],
+            "availability_mode": "all"}
+
+
+def status_topic_of(config: dict[str, Any]) -> Any:
+    """The daemon status topic a discovery config takes its availability from (None: none found)."""
+    if "availability_topic" in config:
+        return config["availability_topic"]
+    entries = config.get("availability")
+    return entries[0].get("topic") if isinstance(entries, list) and entries and isinstance(entries[0], dict) \
+        else None
 
 
 def discovery_configs(*, discovery_prefix: str, node_id: str, device_id: str, status_topic: str,
@@ -110,9 +135,7 @@ def discovery_configs(*, discovery_prefix: str, node_id: str, device_id: str, st
             "default_entity_id": f"{spec.component}.{unique_id}",
             "state_topic": topics[spec.topic],
             "value_template": spec.value_template,
-            "availability_topic": status_topic,
-            "payload_available": "online",
-            "payload_not_available": "offline",
+            **availability(status_topic, state_topic if spec.follows_camera else None),
             "device": device,
             "origin": {"name": "fer-edge", "sw_version": sw_version},
             **spec.options,

@@ -24,7 +24,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .ha_entities import board_key, discovery_configs, discovery_node_id, entity_specs
+from .ha_entities import board_key, discovery_configs, discovery_node_id, entity_specs, status_topic_of
 from .state import state_topic
 
 if TYPE_CHECKING:
@@ -137,10 +137,10 @@ class HomeAssistantDiscovery:
     def _on_config(self, topic: str, payload: bytes) -> None:
         # Our own configs come back too: another board's names another status topic.
         try:
-            theirs = json.loads(payload).get("availability_topic") if payload else None
+            theirs = status_topic_of(json.loads(payload)) if payload else None
         except (ValueError, AttributeError):
             theirs = "(not a fer-edge config)"
-        ours = self.configs[topic].get("availability_topic")
+        ours = status_topic_of(self.configs[topic])
         if theirs is None or theirs == ours or str(theirs) in self._clashes:
             return
         self._clashes.add(str(theirs))
