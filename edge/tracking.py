@@ -20,22 +20,22 @@ class Smoothing:
 
     ``time_constant``: seconds of the exponential moving average (0: none), so a new frame's
     weight is 1 - exp(-dt / time_constant) whatever the frame rate. A label takes over from the
-    reported one only when its smoothed score leads by more than ``margin``, is at least
-    ``min_confidence``, and has done both for ``dwell`` seconds without a break.
+    reported one only when its smoothed score has led by more than ``margin`` for ``dwell``
+    seconds without a break. (No minimum confidence: a leader by a margin is above any minimum
+    the reported label still meets, and holding a label the model has stopped backing, until
+    a challenger reaches some minimum, reports what the scores no longer say.)
     """
 
     time_constant: float = 0.0
     margin: float = 0.0
-    min_confidence: float = 0.0
     dwell: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("time_constant", "dwell"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"smoothing {name} must be zero or more seconds, got {getattr(self, name)}")
-        for name in ("margin", "min_confidence"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"smoothing {name} must be in [0, 1), got {getattr(self, name)}")
+        if not 0.0 <= self.margin < 1.0:
+            raise ValueError(f"smoothing margin must be in [0, 1), got {self.margin}")
 
 
 class ScoreSmoother:
@@ -75,8 +75,7 @@ class ScoreSmoother:
             self._top = best
             return
         settings = self.settings
-        qualifies = (best != self._top and self.value[best] - self.value[self._top] > settings.margin
-                     and self.value[best] >= settings.min_confidence)
+        qualifies = best != self._top and self.value[best] - self.value[self._top] > settings.margin
         if not qualifies:
             self._challenger = None
             return

@@ -74,7 +74,6 @@ def test_password_from_credentials_directory(tmp_path, monkeypatch):
     ('[detector]\nscore_threshold = 1.5\n', "detector.score_threshold: 1.5 must be between 0 and 1"),
     ('[tracking]\nsmoothing_time = -1\n', "tracking.smoothing_time: -1.0 must be"),
     ('[tracking]\nmin_dwell = 61\n', "tracking.min_dwell: 61.0 must be"),
-    ('[tracking]\nmin_confidence = 1\n', "tracking.min_confidence: 1.0 must be"),
     ('[tracking]\nsmoothing = 0.3\n',
      "tracking.smoothing: unknown key; it was a weight per frame, replaced by tracking.smoothing_time"),
     ('[publish]\nmode = "sometimes"\n', "publish.mode: 'sometimes' must be 'every' or 'change'"),

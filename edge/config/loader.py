@@ -76,7 +76,7 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
 
 # Keys that changed meaning: the hint replaces a bare "unknown key".
 RENAMED = {"tracking.smoothing": "; it was a weight per frame, replaced by tracking.smoothing_time "
-                                 "in seconds (0.5 for the old 0.3 at 30 fps)"}
+                                 "in seconds (about 0.1 for the old 0.3 at 30 fps; the default is 1.5)"}
 
 
 def build(cls: type, data: dict[str, Any], prefix: str, from_text: set[str], problems: list[str]) -> Any:

@@ -85,12 +85,10 @@ class TrackingConfig:
     """Face tracks across frames and the smoothing of their scores."""
 
     # time constant of each face's moving average of scores, in seconds (0: none)
-    smoothing_time: float = setting(0.5, number(ge=0, le=60, unit=" seconds"))
+    smoothing_time: float = setting(1.5, number(ge=0, le=60, unit=" seconds"))
     # a new emotion must beat the current one by this much ...
     hysteresis: float = setting(0.1, number(ge=0, lt=1))
-    # ... be at least this sure ...
-    min_confidence: float = setting(0.4, number(ge=0, lt=1))
-    # ... and hold both for this long before the reported emotion changes
+    # ... for this long without a break before the reported emotion changes
     min_dwell: float = setting(0.5, number(ge=0, le=60, unit=" seconds"))
     max_missed: int = setting(5, number(ge=0))  # detections a track may miss
     iou_threshold: float = setting(0.3, number(gt=0, lt=1))
