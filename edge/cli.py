@@ -137,18 +137,19 @@ def add_run(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--source", help=SOURCE_HELP)
     run.add_argument("--model", help=MODEL_HELP)
     run.add_argument("--detector", choices=("yunet", "haar"), help="face detector (default: yunet)")
-    run.add_argument("--mqtt-host")
-    run.add_argument("--mqtt-port", type=ascii_int)
-    run.add_argument("--device-id")
-    run.add_argument("--publish", choices=("every", "change"))
+    run.add_argument("--mqtt-host", help="broker host (mqtt.host; default: localhost)")
+    run.add_argument("--mqtt-port", type=ascii_int, help="broker port (mqtt.port; default: 1883)")
+    run.add_argument("--device-id", help="this board's name in the topics (default: the host name)")
+    run.add_argument("--publish", choices=("every", "change"),
+                     help="an event per face per frame, or when a face's emotion changes (default: change)")
     run.add_argument("--realtime", action=argparse.BooleanOptionalAction, default=None,
                      help="pace video files at their frame rate (default) or run them flat out")
     run.add_argument("--loop", action="store_true", default=None,
                      help="start a video file over at its end (soak tests, demos)")
-    run.add_argument("--max-frames", type=ascii_int)
+    run.add_argument("--max-frames", type=ascii_int, help="stop after this many frames (default: no limit)")
     run.add_argument("--preview", action="store_true", default=None,
                      help="serve the annotated camera view at /preview.mjpg (turns the HTTP server on)")
-    run.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
+    run.add_argument("--log-level", choices=("debug", "info", "warning", "error"), help="default: info")
     run.set_defaults(func=cmd_run)
 
 
@@ -158,7 +159,7 @@ def add_tools(sub: argparse._SubParsersAction) -> None:
 
     check = sub.add_parser("check-config",
                            help="check a config before rollout: exit 78 on anything `run` would refuse")
-    check.add_argument("file", type=Path)
+    check.add_argument("file", type=Path, help="the TOML config file to check")
     check.set_defaults(func=cmd_check_config)
 
     predict = sub.add_parser("predict", help="classify the faces in image files, print JSON")
@@ -186,9 +187,9 @@ def add_tools(sub: argparse._SubParsersAction) -> None:
     discovery.add_argument("--remove", action="store_true",
                            help="delete the configs (empty retained payloads)")
     discovery.add_argument("--config", type=Path, help="TOML config file (the daemon's)")
-    discovery.add_argument("--mqtt-host")
-    discovery.add_argument("--mqtt-port", type=ascii_int)
-    discovery.add_argument("--device-id")
+    discovery.add_argument("--mqtt-host", help="broker host (default: the config's, localhost)")
+    discovery.add_argument("--mqtt-port", type=ascii_int, help="broker port (default: the config's, 1883)")
+    discovery.add_argument("--device-id", help="the board whose entities to publish (default: the config's)")
     discovery.add_argument("--timeout", type=ascii_float, default=10.0, help="seconds to reach the broker")
     discovery.set_defaults(func=cmd_ha_discovery)
 

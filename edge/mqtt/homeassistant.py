@@ -95,7 +95,7 @@ class HomeAssistantDiscovery:
         """Queue every config, retained, at QoS 1."""
         for topic, config in self.configs.items():
             self.publisher.publish(topic, json.dumps(config, separators=(",", ":")), qos=1, retain=True)
-        log.info("published %d Home Assistant discovery configs", len(self.configs))
+        log.info("queued %d Home Assistant discovery configs for the broker", len(self.configs))
 
     def remove(self) -> None:
         """Queue an empty retained payload for every config: Home Assistant drops the entities."""
