@@ -191,7 +191,7 @@ def read_header(data: Encoded) -> ImageHeader:
     """The format and size an encoded image declares; ImageError if it is none of ours."""
     name = image_format(data)
     if name is None:
-        raise ImageError("empty, not an image" if not data else f"not an image: send a {FORMATS}")
+        raise ImageError("empty, not an image" if not data else f"not an image: use a {FORMATS}")
     reader = _webp if name == "WebP" else next(read for fmt, _, read in _READERS if fmt == name)
     width, height = reader(data)
     if width <= 0 or height <= 0:
@@ -235,7 +235,7 @@ def decode_image_file(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS,
     """``decode_image`` of a photo file; only regular files are opened, and the worker reads it."""
     header = check_image_file(path, max_pixels)
     if header is None:
-        raise ImageError(f"not an image: send a {FORMATS}")
+        raise ImageError(f"not an image: use a {FORMATS}")
     return _decode(header, lambda worker: worker.decode_file(os.fspath(path), flags, f"a {header.format}"),
                    max_pixels)
 

@@ -111,7 +111,7 @@ def test_annotate_of_a_photo_draws_its_faces_as_predict_finds_them(tmp_path: Pat
     result = subprocess.run([sys.executable, "-m", "fer_edge", "annotate", "--source", str(photo),
                              "--out", str(out)], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == f"{out}: 1 face boxes"
+    assert result.stdout.strip() == f"{out}: 1 face box"
     drawn = cv2.imread(str(out))
     assert drawn.shape == (512, 512, 3) and not np.array_equal(drawn, astronaut_bgr())
     refused = subprocess.run([sys.executable, "-m", "fer_edge", "annotate", "--source", str(photo),

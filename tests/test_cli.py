@@ -88,7 +88,7 @@ def test_predict_reports_bad_and_huge_images_and_goes_on_to_the_next(tmp_path):
                                       "megapixels (images.max_pixels); nothing was decoded"},
         {"image": str(flat), "error": "a PNG of 8000x8000 pixels (64.0 megapixels), over the limit of 40 "
                                       "megapixels (images.max_pixels); nothing was decoded"},
-        {"image": str(not_image), "error": "not an image: send a JPEG, PNG, BMP, WebP, GIF or TIFF"},
+        {"image": str(not_image), "error": "not an image: use a JPEG, PNG, BMP, WebP, GIF or TIFF"},
         {"image": str(missing), "error": "cannot read it (No such file or directory)"},
     ]
     (face,) = last["faces"]

@@ -35,7 +35,7 @@ from fer_edge.web.server import LocalHttpServer, LoopHealth, build_http_server
 LABELS = {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
 ASTRONAUT_FACE = (177, 66, 95, 95)  # where Haar finds her face in the 512x512 photo
 MAX_UPLOAD = 1_000_000
-NOT_AN_IMAGE = "the upload is not an image: send a JPEG, PNG, BMP, WebP, GIF or TIFF"
+NOT_AN_IMAGE = "the upload is not an image: use a JPEG, PNG, BMP, WebP, GIF or TIFF"
 HOST_RULE = "must be an IP address (127.0.0.1, ::1, 0.0.0.0, ::; no brackets) or a host name"
 
 

@@ -65,7 +65,7 @@ def test_a_large_flat_png_is_refused_and_one_under_the_cap_decodes() -> None:
 
 @pytest.mark.parametrize("data, message", [
     (b"", "empty, not an image"),
-    (b"hello, world", "not an image: send a JPEG, PNG, BMP, WebP, GIF or TIFF"),
+    (b"hello, world", "not an image: use a JPEG, PNG, BMP, WebP, GIF or TIFF"),
     (b"P5\n30000 30000\n255\n", "not an image"),  # OpenCV decodes PGM; we do not let it
     (b"\xff\xd8\xff\xe0\x00", "a truncated JPEG header"),
     (b"\xff\xd8\xff\xda\x00\x08", "a corrupt JPEG (image data before its frame header)"),

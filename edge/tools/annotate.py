@@ -164,7 +164,8 @@ def cmd_annotate(args: argparse.Namespace) -> int:
             check_image_file(source, config.images.max_pixels)  # a bomb is refused whatever the output
         if out.suffix.lower() not in PHOTO_SUFFIXES:
             raise EdgeError(f"{source} is a photo: write it to an image file (.jpg or .png), not {out}")
-        print(f"{out}: {annotate_photo(config, source, out)} face boxes")
+        boxes = annotate_photo(config, source, out)
+        print(f"{out}: {boxes} face {'box' if boxes == 1 else 'boxes'}")
         return 0
     # Every frame of a file, once: an annotated copy, not a live view.
     overrides = {"source.spec": args.source, "model.path": args.model, "detector.type": args.detector,
