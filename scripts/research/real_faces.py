@@ -179,7 +179,13 @@ def main(argv: list[str] | None = None) -> int:
         if not args.clip.is_file():
             parser.error(f"{args.clip} is not a file")
         report = evaluate_clip(args.clip, args.config, args.model, args.detector)
-        print(json.dumps(report, indent=1))
+        if args.json:
+            print(json.dumps(report, indent=1))
+        else:
+            shares = ", ".join(f"{label} {share:.1%}" for label, share in report["shares"].items() if share)
+            print(f"{report['clip']}: {report['frames']} frames, {report['seconds']} s; published emotion "
+                  f"per frame: {shares or 'no face'}; {report['changes']} changes "
+                  f"({report['changes_per_minute']} a minute)")
     return 0
 
 
