@@ -173,7 +173,6 @@ class Daemon:
     def _on_tick(self, pipeline: Pipeline) -> None:
         """Every loop iteration: the systemd watchdog and status, /healthz, the preview."""
         health = pipeline.health()
-        fps = health.fps
         if health.feeds_watchdog != self._feeding:
             self._feeding = health.feeds_watchdog
             if not self._feeding:
@@ -189,4 +188,4 @@ class Daemon:
         if self.preview is not None:
             self.preview.update(pipeline.last_frame, pipeline.last_results)
         if self.dashboard is not None:
-            self.dashboard.tick(fps)
+            self.dashboard.tick(health)

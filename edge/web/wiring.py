@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from ..classifier import TFLiteExpressionClassifier
     from ..config import Config
     from ..fanout import TeeSink
+    from ..health import Health
     from ..mqtt.publisher import MqttPublisher
     from ..pipeline import Pipeline
 
@@ -39,7 +40,7 @@ class DashboardParts:
                  classifier: TFLiteExpressionClassifier) -> None:
         self.config, self.pipeline, self.publisher = config, pipeline, publisher
         self.classifier, self.version = classifier, installed_version()
-        self.fps: float | None = None  # the loop's rate as of its last tick; None before the first
+        self.health: Health | None = None  # the loop's state as of its last tick; None before the first
         self.hub = EventHub()
         self.live = LiveState(on_faces=lambda snapshot: self.hub.publish_live("faces", snapshot))
         self.metrics = DaemonMetrics(self.counters, MetricsInfo(
@@ -51,9 +52,10 @@ class DashboardParts:
         pipeline.times.add_listener(self.metrics.observe_stage)
         self.dashboard = Dashboard(self.hub, self.live, self.metrics, self.about)
 
-    def tick(self, fps: float) -> None:
-        """From the daemon's on_tick (the loop's thread): the newest faces, and stats once a second."""
-        self.fps = fps
+    def tick(self, health: Health) -> None:
+        """From the daemon's on_tick (the loop's thread): its health snapshot, the newest faces, and
+        stats once a second."""
+        self.health = health
         pipeline = self.pipeline
         frame = pipeline.last_frame.index if pipeline.last_frame is not None else None
         self.live.update(frame, pipeline.last_results, pipeline.stats)
@@ -68,14 +70,13 @@ class DashboardParts:
                 "preview": self.config.http.preview, "publish_mode": self.config.publish.mode}
 
     def counters(self) -> dict[str, Any]:
-        """The loop's and the publisher's counters now (read at scrape time, from a request thread)."""
-        pipeline, grabber, delivery = self.pipeline, self.pipeline.grabber, self.publisher.delivery
-        return {"frames": pipeline.processed, "frames_read": grabber.frames_read,
-                "dropped_frames": grabber.dropped, "bad_frames": grabber.bad_frames,
-                "events": pipeline.events_sent, "faces": pipeline.faces_in_view,
-                "camera_up": grabber.camera_up, "fps": self.fps,
-                "uptime_s": round(time.monotonic() - pipeline.started, 1),
-                "mqtt_connected": self.publisher.connected, "mqtt_acked": delivery.events_acked,
-                "mqtt_dropped": delivery.events_dropped, "mqtt_unsent": delivery.events_unsent,
-                "mqtt_refused": delivery.refused, "mqtt_stats_dropped": delivery.stats_dropped,
-                "mqtt_queued": delivery.queued}
+        """The loop's and the publisher's counters now (read at scrape time, from a request thread).
+
+        Camera, faces and fps come from the loop's last health snapshot (fer_edge.health), the one
+        stats and /healthz report, so a stale frame's faces are not counted as in view."""
+        pipeline, grabber = self.pipeline, self.pipeline.grabber
+        health = self.health.fields() if self.health is not None else {"frames": pipeline.processed}
+        return {**health, "frames_read": grabber.frames_read, "dropped_frames": grabber.dropped,
+                "bad_frames": grabber.bad_frames, "events": pipeline.events_sent,
+                "uptime_s": round(time.monotonic() - pipeline.started, 1), **self.publisher.counters(),
+                "mqtt_unsent": self.publisher.delivery.events_unsent}
