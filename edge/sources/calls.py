@@ -65,7 +65,8 @@ class DriverCalls:
         """Run ``call`` on a thread of its own, waiting at most ``wait`` s; True if it returned by then.
 
         One that does not return stays recorded (so ``stuck()`` reports it) until it does.
-        Its exceptions are logged at DEBUG: a driver that fails to release a lost camera is common.
+        Its exceptions are logged in one line (the traceback at DEBUG): a driver that fails to
+        release a lost camera is common, and the reopen goes on regardless.
         """
         done = threading.Event()
 
@@ -73,7 +74,8 @@ class DriverCalls:
             try:
                 with self.timed(name):
                     call()
-            except Exception:
+            except Exception as exc:
+                log.warning("%s() failed (%s: %s); going on", name, type(exc).__name__, exc)
                 log.debug("%s() failed", name, exc_info=True)
             finally:
                 done.set()
