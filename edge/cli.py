@@ -50,9 +50,9 @@ def run_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "source.max_frames": args.max_frames, "model.path": args.model, "detector.type": args.detector,
         "mqtt.host": args.mqtt_host, "mqtt.port": args.mqtt_port,
         "mqtt.device_id": args.device_id, "publish.mode": args.publish,
-        "log_level": args.log_level,
-        # the preview is served over HTTP, so --preview turns the server on as well
-        "http.preview": args.preview, "http.enabled": args.preview,
+        "log_level": args.log_level, "http.port": args.http_port, "http.preview": args.preview,
+        # the page and the preview are served over HTTP, so either flag turns the server on as well
+        "http.enabled": True if args.preview or args.http_port is not None else None,
     }
 
 
@@ -149,6 +149,9 @@ def add_run(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--max-frames", type=ascii_int, help="stop after this many frames (default: no limit)")
     run.add_argument("--preview", action="store_true", default=None,
                      help="serve the annotated camera view at /preview.mjpg (turns the HTTP server on)")
+    run.add_argument("--http-port", type=ascii_int,
+                     help="serve the local web page on this port (http.port; default: 8080; turns the HTTP "
+                          "server on)")
     run.add_argument("--log-level", choices=("debug", "info", "warning", "error"), help="default: info")
     run.set_defaults(func=cmd_run)
 
@@ -163,7 +166,7 @@ def add_tools(sub: argparse._SubParsersAction) -> None:
     check.set_defaults(func=cmd_check_config)
 
     predict = sub.add_parser("predict", help="classify the faces in image files, print JSON")
-    predict.add_argument("images", nargs="+")
+    predict.add_argument("images", nargs="+", help="image files: JPEG, PNG, BMP, WebP, GIF or TIFF")
     predict.add_argument("--model", help=MODEL_HELP)
     predict.add_argument("--detector", choices=("yunet", "haar"), default="yunet",
                          help="face detector (default: yunet)")
@@ -194,7 +197,8 @@ def add_tools(sub: argparse._SubParsersAction) -> None:
     discovery.set_defaults(func=cmd_ha_discovery)
 
     install = sub.add_parser("install-service", help="install and start the systemd service (as root)")
-    install.add_argument("--config-dir", type=Path, default=Path("/etc/fer-edge"))
+    install.add_argument("--config-dir", type=Path, default=Path("/etc/fer-edge"),
+                         help="the folder of config.toml and the credential files (default: /etc/fer-edge)")
     install.add_argument("--user", default="fer-edge", help="service user, created if missing")
     install.add_argument("--jetson", action=argparse.BooleanOptionalAction, default=None,
                          help="add the drop-in CSI cameras need (default: on a Jetson)")
@@ -206,7 +210,8 @@ def add_tools(sub: argparse._SubParsersAction) -> None:
         parser.add_argument("--instance", metavar="NAME",
                             help="one camera of several: the service fer-edge@NAME, reading "
                                  "/etc/fer-edge/NAME.toml")
-        parser.add_argument("--unit-dir", type=Path, default=Path("/etc/systemd/system"))
+        parser.add_argument("--unit-dir", type=Path, default=Path("/etc/systemd/system"),
+                            help="where the systemd unit files go (default: /etc/systemd/system)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import cv2
 import pytest
 from devkit.images import flat_png, header_only_jpeg
 from devkit.media import astronaut_bgr
+from fer_edge.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -20,6 +22,15 @@ def fer_edge(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "fer_edge", *args], capture_output=True, text=True,
                           timeout=timeout, cwd=ROOT)
 
+
+
+def test_every_option_of_every_command_has_help():
+    """What ``fer-edge COMMAND --help`` lists: each option and argument with a line of its own."""
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    bare = [f"{name} {'/'.join(action.option_strings) or action.dest}"
+            for name, parser in commands.choices.items() for action in parser._actions
+            if not action.help or not action.help.strip()]
+    assert bare == []
 
 @pytest.mark.parametrize("args, code, message", [
     (["run", "--source", "webcam-please"], 1, "unknown source 'webcam-please'"),

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from fer_edge.cli import main
+from fer_edge.cli import build_parser, main, run_overrides
 from fer_edge.config import load_config
 from fer_edge.config.secrets import mqtt_password
 from fer_edge.errors import ConfigError
@@ -35,6 +35,26 @@ def test_environment_overrides_file_and_flags_override_both(tmp_path):
     config = load_config(path, {"mqtt.host": "flag-host", "mqtt.port": None}, environ=env)
     assert (config.mqtt.host, config.mqtt.port) == ("flag-host", 1885)
 
+
+
+def run_flags(*argv: str) -> dict:
+    """The config keys ``fer-edge run ARGV`` overlays."""
+    return run_overrides(build_parser().parse_args(["run", *argv]))
+
+
+def test_http_port_flag_overrides_the_config_and_turns_the_page_on(tmp_path):
+    path = write(tmp_path, "[http]\nport = 8081\n")
+    config = load_config(path, run_flags("--http-port", "9090"), environ={"FER_EDGE_HTTP__PORT": "8082"})
+    assert (config.http.port, config.http.enabled, config.http.preview) == (9090, True, False)
+    config = load_config(path, run_flags(), environ={})
+    assert (config.http.port, config.http.enabled) == (8081, False)  # no flag: the file's, still off
+
+
+@pytest.mark.parametrize("port", ["0", "65536"])
+def test_a_bad_http_port_flag_is_refused_as_the_config_value_is(port, capsys):
+    assert main(["run", "--http-port", port]) == 78
+    err = capsys.readouterr().err
+    assert f"http.port: {port} must be a TCP port, 1..65535" in err and "Traceback" not in err
 
 def test_device_id_defaults_to_a_topic_safe_host_name():
     device_id = load_config(None, environ={}).device_id
