@@ -393,6 +393,48 @@ def test_remove_command_clears_the_configs_and_leaves_the_status_alone(mosquitto
     assert [m.text for m in live.matching(topic_is(STATUS))] == ["online"]
 
 
+
+def ha_discovery(broker, monkeypatch, *args: str) -> int:
+    """``fer-edge ha-discovery ARGS`` in this process, for the board "test" on ``broker``."""
+    from fer_edge.cli import main
+
+    for name in [k for k in os.environ if k.startswith("FER_EDGE_")]:
+        monkeypatch.delenv(name)
+    return main(["ha-discovery", "--device-id", "test", "--mqtt-host", broker.host,
+                 "--mqtt-port", str(broker.port), "--timeout", "5", *args])
+
+
+def test_discovery_command_reports_each_config_once_the_broker_has_it(mosquitto, mqtt_collector,
+                                                                      monkeypatch, capsys) -> None:
+    assert ha_discovery(mosquitto, monkeypatch) == 0
+    printed = capsys.readouterr().out.splitlines()
+    retained = mqtt_collector(mosquitto, "homeassistant/#").wait_for_count(is_config, N_ENTITIES)
+    assert sorted(printed) == sorted(f"published {m.topic}" for m in retained)
+
+
+def test_discovery_command_reports_only_what_the_broker_acknowledged(mosquitto_factory, mqtt_collector,
+                                                                     monkeypatch, capsys, tmp_path) -> None:
+    acl = tmp_path / "acl"
+    acl.write_text("topic readwrite homeassistant/sensor/#\n")  # MQTT 5: the others get "Not authorized"
+    broker = mosquitto_factory(f"acl_file {acl}")
+    assert ha_discovery(broker, monkeypatch) == 1
+    out, err = capsys.readouterr()
+    allowed = [s for s in entity_specs(DEFAULT_LABELS) if s.component == "sensor"]
+    assert 0 < len(allowed) < N_ENTITIES
+    assert sorted(out.splitlines()) == sorted(f"published homeassistant/sensor/test/{s.key}/config"
+                                              for s in allowed)
+    assert (f"{len(allowed)} of the {N_ENTITIES} discovery messages went through: the broker "
+            f"{broker.host}:{broker.port} refused {N_ENTITIES - len(allowed)}") in err
+    assert "Traceback" not in err
+
+
+def test_discovery_command_without_a_broker_prints_nothing_done(mosquitto_factory, monkeypatch,
+                                                                capsys) -> None:
+    broker = mosquitto_factory(start=False)  # a free port, nothing listening
+    assert ha_discovery(broker, monkeypatch, "--timeout", "1") == 1
+    out, err = capsys.readouterr()
+    assert out == "" and f"could not reach the broker {broker.host}:{broker.port} within 1 s" in err
+
 @pytest.mark.slow
 def test_daemon_publishes_discovery_when_enabled(mosquitto, mqtt_collector, tmp_path: Path) -> None:
     video = make_face_video(tmp_path / "astronaut.avi", frames=6, fps=15)

@@ -126,6 +126,12 @@ class Outbox:
                             refused=sum(self.refused_on.values()) + refused_elsewhere,
                             stats_dropped=self.offline_on[stats], queued=len(self._pending))
 
+    def settled_on(self, topic: str) -> tuple[int, int]:
+        """Messages on ``topic`` the broker has acknowledged, and refused, so far."""
+        with self._changed:
+            self._fold()
+            return self.acked_on[topic], self.refused_on[topic]
+
     def take_refusals(self) -> list[tuple[Outgoing, str]]:
         """The messages refused since the last call, with the broker's reason."""
         with self._changed:

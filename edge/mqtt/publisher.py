@@ -111,6 +111,10 @@ class MqttPublisher:
                                      refused_elsewhere=self._refused_direct,
                                      events_unsent=self._events_unsent)
 
+    def settled_on(self, topic: str) -> tuple[int, int]:
+        """QoS 1 and 2 messages on ``topic`` the broker has acknowledged, and refused (MQTT 5), so far."""
+        return self._outbox.settled_on(topic)
+
     def counters(self) -> dict[str, Any]:
         """The stats fields about the connection and delivery (the loop's EventSink asks for them)."""
         return {"mqtt_connected": self.connected, **self.delivery.stats_fields()}

@@ -39,10 +39,21 @@ def cmd_ha_discovery(args: argparse.Namespace) -> int:
     publisher.stop(timeout=max(0.5, deadline - time.monotonic()))
     if publisher.fatal_error:
         raise publisher.fatal_error
-    if not connected or publisher.queued_messages:
-        broker = f"{config.mqtt.host}:{config.mqtt.port}"
-        raise BrokerError(f"could not deliver the discovery messages to {broker} within {args.timeout:g} s; "
-                          "check that the broker is up and mqtt.host/port")
-    for topic in discovery.configs:
+    # Only what the broker acknowledged is reported done: a message handed to the client may
+    # still be lost with the connection, and an MQTT 5 broker may refuse one (its ACL).
+    settled = {topic: publisher.settled_on(topic) for topic in discovery.configs}
+    done = [topic for topic, (acked, _) in settled.items() if acked]
+    for topic in done:
         print(f"{'removed' if args.remove else 'published'} {topic}")
-    return 0
+    if len(done) == len(settled):
+        return 0
+    broker = f"{config.mqtt.host}:{config.mqtt.port}"
+    if not done and not connected:
+        raise BrokerError(f"could not reach the broker {broker} within {args.timeout:g} s; "
+                          "check that the broker is up and mqtt.host/port")
+    refused = sum(1 for acked, denied in settled.values() if denied and not acked)
+    unanswered = len(settled) - len(done) - refused
+    why = [f"refused {refused} (the warnings above say why)"] if refused else []
+    why += [f"did not acknowledge {unanswered} within {args.timeout:g} s"] if unanswered else []
+    raise BrokerError(f"{len(done)} of the {len(settled)} discovery messages went through: the broker "
+                      f"{broker} {' and '.join(why)}; fix the cause and run the command again")
