@@ -6,6 +6,7 @@ Each case prints a MEASURED line (``pytest -s -k ...`` shows it): the figures th
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -236,3 +237,70 @@ def test_mqtt_3_1_1_still_delivers(mosquitto, mqtt_collector, publisher):
     pub.publish_event({"n": 1})
     assert live.wait_for(topic_is(pub.emotion_topic)).json() == {"n": 1}
     wait_until(lambda: pub.delivery.events_acked == 1, what="the PUBACK")
+
+
+# --- a message over a size limit the broker does not announce (MQTT 3.1.1; message_size_limit) ---
+
+@pytest.mark.parametrize(("protocol", "limit", "qos", "reconnects", "refused"), [
+    ("3.1.1", "max_packet_size 400", 1, 2, 1),  # a reset at every send, no reason given
+    ("3.1.1", "max_packet_size 400", 0, 1, 0),  # QoS 0 is not sent again: one reset
+    # mosquitto 2.0 refuses it with PUBACK reason 0x95, which MQTT 5 does not allow there: paho closes
+    ("5", "message_size_limit 400", 1, 2, 1),
+    ("3.1.1", "message_size_limit 400", 1, 0, 0),  # acknowledged and thrown away: nothing to tell
+])
+def test_a_message_over_an_unannounced_size_limit_is_dropped_and_the_rest_delivered(
+        mosquitto_factory, mqtt_collector, publisher, caplog, protocol, limit, qos, reconnects, refused):
+    """Before, the connection ended on the message again after every reconnect and nothing behind it
+    arrived. Here with the daemon's own reconnect delays (1 to 30 s). Announced limits: test_health."""
+    caplog.set_level(logging.WARNING)
+    broker = mosquitto_factory(limit)
+    live = mqtt_collector(broker, "fer-edge/#")
+    pub = publisher(broker, protocol=protocol, reconnect_delays=(1.0, 30.0))
+    wait_until(lambda: pub.connected, what="the publisher to connect")
+    started = time.monotonic()  # each connection sends a live "online" (retain flag clear)
+    pub.publish(pub.emotion_topic, json.dumps({"n": 0, "pad": "x" * 1000}), qos=qos)
+    for n in (1, 2, 3):
+        pub.publish_event({"n": n})  # QoS 1, right behind it on a connection that may end
+    live.wait_for_count(topic_is(pub.emotion_topic), 3, timeout=15)
+    if refused:
+        wait_until(lambda: pub.counters()["mqtt_refused"] == 1, timeout=15, what="the message dropped")
+        # As large again: dropped before sending, the connection kept.
+        pub.publish(pub.emotion_topic, json.dumps({"n": 4, "pad": "x" * 1000}), qos=1)
+        pub.publish_event({"n": 5})
+        live.wait_for(topic_is(pub.emotion_topic, '{"n":5}'), timeout=15)
+    received = {m.json()["n"] for m in live.matching(topic_is(pub.emotion_topic))}
+    assert received == ({1, 2, 3, 5} if refused else {1, 2, 3})  # QoS 1 may bring one twice
+    connects = [m.received_at for m in live.matching(topic_is(pub.status_topic, "online")) if not m.retain]
+    assert len(connects) - 1 == reconnects and pub.counters()["mqtt_refused"] == 2 * refused
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not [line for line in lines if "same client id" in line], lines  # no clash claimed: no 30 s wait
+    dropped = [line for line in lines if "Dropped it" in line]
+    assert len(dropped) == refused, lines
+    if refused:
+        assert f"-byte message on {pub.emotion_topic} was unacknowledged" in dropped[0]
+        assert "max_packet_size" in dropped[0]
+        assert ('mqtt.protocol = "5"' in dropped[0]) == (protocol == "3.1.1")
+    measured(f"oversized_mqtt{protocol}_{limit.split()[0]}_qos{qos}", reconnects=reconnects,
+             last_reconnect_after_s=round(max(0.0, connects[-1] - started), 2),
+             refused=pub.counters()["mqtt_refused"], warning_lines=len(lines))
+
+
+@pytest.mark.parametrize("protocol", ["3.1.1", "5"])
+def test_a_broker_killed_twice_with_a_message_outstanding_delivers_both(mosquitto_factory, mqtt_collector,
+                                                                        publisher, protocol):
+    """Each close looks like one on an oversized message, the second right after a reconnect: neither
+    message may be dropped. The broker is back before the reconnect (1 s), which never fails. (Under MQTT
+    3.1.1 two short sessions in a row are also taken for a client id clash: a 2 s wait here, not 30 s.)"""
+    broker = mosquitto_factory()
+    pub = publisher(broker, protocol=protocol, reconnect_delays=(1.0, 2.0))
+    wait_until(lambda: pub.connected, what="the publisher to connect")
+    for n in range(2):
+        topic = f"{pub.emotion_topic}/retained{n}"
+        broker.pause()  # it reads nothing: the message stays unacknowledged
+        pub.publish(topic, f"small{n}", qos=1, retain=True)
+        broker.kill()  # our connection is reset with the message unread, as on an oversized one
+        broker.start()
+        wait_until(lambda t=topic: pub.settled_on(t) != (0, 0), timeout=10, what=f"message {n} settled")
+        assert pub.settled_on(topic) == (1, 0)
+        assert mqtt_collector(broker, topic).wait_for(topic_is(topic)).text == f"small{n}"
+    assert pub.counters()["mqtt_refused"] == 0

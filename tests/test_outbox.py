@@ -82,3 +82,17 @@ def test_wait_until_empty_gives_up_when_asked() -> None:
 def test_sizes_below_one_are_refused(capacity: int, window: int) -> None:
     with pytest.raises(ValueError, match="at least 1"):
         Outbox(capacity, window)
+
+
+def test_the_largest_unacknowledged_message_can_be_given_up_and_counts_as_refused() -> None:
+    box = Outbox(capacity=10, window=10)
+    small, big, as_big = Outgoing("t", b"1", 1, False), Outgoing("t", b"x" * 10, 1, False), \
+        Outgoing("t", b"y" * 10, 1, False)
+    for mid, msg in enumerate([small, big, as_big], start=1):
+        box.put(msg)
+        box.handed(mid, box.take(True))
+    assert box.largest_unacked() == (2, big)  # the oldest of equals
+    box.acknowledged(1)
+    assert box.give_up(2) == big and box.settled_on("t") == (1, 1)
+    assert (box.largest_acked, box.largest_unacked()) == (small.size(), (3, as_big))
+    assert box.give_up(2) is None

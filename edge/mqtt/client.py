@@ -68,6 +68,18 @@ def configure(client: mqtt.Client, config: MqttConfig, *, password: str | None, 
                       MaximumPacketSize=MAX_INBOUND_PACKET) if mqtt5 else None
 
 
+def forget_unacknowledged(client: mqtt.Client, mid: int) -> bool:
+    """Make ``client`` stop re-sending its unacknowledged message ``mid``; True if it held it.
+
+    paho re-sends every unacknowledged QoS 1/2 message on each reconnect and has no call that
+    drops one (``drop_out_messages()`` drops them all, and what it returns could only be
+    re-published under new ids): this takes it out of the queue paho keeps them in, under
+    paho's own lock (paho-mqtt 2: ``_out_messages``, ``_out_message_mutex``).
+    """
+    with client._out_message_mutex:
+        return client._out_messages.pop(mid, None) is not None
+
+
 def properties(packet_type: int, **values: int) -> Properties:
     """MQTT 5 properties of one packet type, e.g. ``WillDelayInterval=2``."""
     props = Properties(packet_type)

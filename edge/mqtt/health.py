@@ -127,12 +127,17 @@ class ConnectionHealth:
                                   f"every {first:g}-{longest:g} s{so_far}")
         return Outcome()
 
-    def closed(self, reason: str, from_server: bool, last_error: str | None) -> Outcome:
-        """The connection ended without our asking: before CONNACK, or after it."""
+    def closed(self, reason: str, from_server: bool, last_error: str | None, *,
+               explained: bool = False) -> Outcome:
+        """The connection ended without our asking: before CONNACK, or after it. ``explained``: the
+        publisher found the cause (a message the broker closes the connection on) and names it."""
         with self._lock:
             self._cancel_timer()
             answered, accepted = self._answered, self._accepted
             self._answered = self._accepted = False
+        if accepted and explained:
+            self._short_sessions = 0  # not a takeover, nor a restarting broker
+            return Outcome()
         if accepted:
             return self._session_closed(reason, from_server, last_error)
         if answered or reason == "Keep alive timeout":

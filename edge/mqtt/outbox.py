@@ -23,6 +23,10 @@ class Outgoing(NamedTuple):
     qos: int
     retain: bool
 
+    def size(self) -> int:
+        """Bytes of topic and payload: how messages compare in size."""
+        return len(self.topic.encode()) + len(self.payload)
+
 
 @dataclass(frozen=True)
 class Delivery:
@@ -57,6 +61,7 @@ class Outbox:
         self._acked: collections.deque[tuple[int, str | None]] = collections.deque()
         self._refusals: list[tuple[Outgoing, str]] = []
         self._resending = False
+        self.largest_acked = 0  # the size() of the largest message the broker has acknowledged
         self.dropped = 0  # messages dropped because the outbox was full
         # Per topic, so the publisher can tell events from status and discovery messages.
         self.dropped_on: collections.Counter[str] = collections.Counter()
@@ -111,6 +116,24 @@ class Outbox:
             self.refused_on[message.topic] += 1
             self._refusals.append((message, reason))
 
+    def largest_unacked(self) -> tuple[int, Outgoing] | None:
+        """The largest message handed to the client and not yet acknowledged (the oldest of equals),
+        with its message id; None when nothing is outstanding."""
+        with self._changed:
+            self._fold()
+            handed = [(mid, m) for mid, m in self._unacked.items() if m is not None]
+            return max(handed, key=lambda item: item[1].size(), default=None)
+
+    def give_up(self, message_id: int) -> Outgoing | None:
+        """Stop waiting for a handed message the broker will never take: counted as refused."""
+        with self._changed:
+            self._fold()
+            message = self._unacked.pop(message_id, None)
+            if message is not None:
+                self.refused_on[message.topic] += 1
+            self._changed.notify_all()
+            return message
+
     def count_offline(self, topic: str) -> None:
         """A QoS 0 message on ``topic`` found no connection: it never enters the outbox, only this count."""
         with self._changed:
@@ -154,6 +177,7 @@ class Outbox:
                 continue  # QoS 0, or handed without saying which message
             if refusal is None:
                 self.acked_on[message.topic] += 1
+                self.largest_acked = max(self.largest_acked, message.size())
             else:
                 self.refused_on[message.topic] += 1
                 self._refusals.append((message, refusal))

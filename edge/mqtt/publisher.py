@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -21,8 +22,8 @@ from ..config import MqttConfig
 from ..config.checks import topic_problem
 from ..errors import BrokerError
 from . import reasons
-from .client import OFFLINE, ONLINE, configure, new_client, to_json
-from .health import ConnectionHealth, Outcome
+from .client import OFFLINE, ONLINE, configure, forget_unacknowledged, new_client, to_json
+from .health import SHORT_SESSION_S, ConnectionHealth, Outcome
 from .identity import client_id_for
 from .outbox import Delivery, Outbox, Outgoing
 from .reasons import Endpoint
@@ -33,6 +34,9 @@ log = logging.getLogger(__name__)
 # place the oldest can be dropped: paho's own queue refuses the newest instead.
 _MAX_INFLIGHT = 20
 _CONTROL_SLOTS = 4  # room in paho's queue for the "online" sent straight from on_connect
+# A message outstanding at this many closes in a row, the broker ending each connection that sent
+# it again within SHORT_SESSION_S, is one the broker will not take: dropped (_closed_on_message).
+_CLOSES_BEFORE_DROP = 2
 
 
 class MqttPublisher:
@@ -71,6 +75,10 @@ class MqttPublisher:
         self._events_unsent = 0
         self._max_packet: int | None = None  # the Maximum Packet Size of the broker's last CONNACK
         self._too_large_logged = False
+        self._closes_on: int | None = None  # the smallest packet size the broker closed the connection on
+        self._suspect: tuple[int, Outgoing, int] | None = None  # message id, message, closes in a row
+        self._dropped_mids: list[int] = []  # dropped while paho still holds them: taken out on connect
+        self._accepted_at = 0.0
         self._last_error: str | None = None  # paho's last error line ("failed to receive on socket: ...")
         self._started = self._stopped = False
         self._subscriptions: dict[str, int] = {}  # topic filter -> QoS, renewed on every connect
@@ -223,14 +231,19 @@ class MqttPublisher:
                 self._drain_lock.release()
 
     def _too_large(self, msg: Outgoing) -> bool:
-        """Drop and count a message over the broker's Maximum Packet Size: sent, it would end the
-        connection, and paho would send it again on every reconnect."""
-        limit = self._max_packet
-        if limit is None or (size := publish_packet_size(msg, self._config.protocol)) <= limit:
+        """Drop and count a message over the broker's Maximum Packet Size, or as large as one it closed
+        the connection on: sent, it would end the connection, and paho would send it again on every
+        reconnect."""
+        limit, closes_on = self._max_packet, self._closes_on
+        if limit is None and closes_on is None:
+            return False
+        size = publish_packet_size(msg, self._config.protocol)
+        announced = limit is not None and size > limit
+        if not announced and (closes_on is None or size < closes_on):
             return False
         self._outbox.refuse(msg, "Packet too large")
         self._outbox.take_refusals()  # logged here, with the sizes, rather than as a broker's refusal
-        if not self._too_large_logged:
+        if announced and limit is not None and not self._too_large_logged:
             self._too_large_logged = True
             log.warning("%s", reasons.too_large(msg.topic, size, limit, self._endpoint))
         return True
@@ -258,6 +271,11 @@ class MqttPublisher:
             self._apply(self._health.refused(reason_code.getName()))
             return
         log.info("connected to MQTT broker %s:%d", s.host, s.port)
+        self._accepted_at = time.monotonic()
+        # Here, before paho sends its unacknowledged messages again, not in on_disconnect: paho
+        # may be going through them when the connection ends.
+        while self._dropped_mids:
+            forget_unacknowledged(client, self._dropped_mids.pop())
         self._max_packet = getattr(properties, "MaximumPacketSize", None)
         self._apply(self._health.accepted(flags.session_present))
         # On every connect (a broker restarted without persistence has forgotten it),
@@ -274,18 +292,64 @@ class MqttPublisher:
         for callback in self._connect_callbacks:
             _call_safely(callback)
 
+    def _closed_on_message(self, reason: str, from_server: bool) -> bool:
+        """After a session the broker ended: drop the message it keeps closing the connection on.
+
+        A message over a size limit the broker did not announce in its CONNACK (announced: _too_large)
+        ends the connection when it is sent (MQTT 3.1.1: the broker resets it and says nothing;
+        mosquitto 2.0's message_size_limit under MQTT 5: a PUBACK reason paho cannot read), and paho
+        sends it again first on every reconnect. Taken for one: the largest message outstanding at
+        _CLOSES_BEFORE_DROP closes in a row, each after the first within SHORT_SESSION_S of the
+        reconnect that sent it again. A restarting broker acknowledges what was sent again before it
+        next closes, or refuses reconnects meanwhile (on_connect_fail forgets the suspect). True when
+        a message was dropped.
+        """
+        outstanding = self._outbox.largest_unacked()
+        if outstanding is None or (from_server and reason != "Packet too large"):
+            self._suspect = None  # nothing stuck, or the broker said why (shutting down, taken over...)
+            return False
+        mid, msg = outstanding
+        lasted = time.monotonic() - self._accepted_at
+        closes = 1
+        if self._suspect is not None and self._suspect[:2] == (mid, msg) and lasted < SHORT_SESSION_S:
+            closes = self._suspect[2] + 1
+        if closes < _CLOSES_BEFORE_DROP:
+            self._suspect = (mid, msg, closes)
+            return False
+        self._suspect = None
+        self._outbox.give_up(mid)
+        self._dropped_mids.append(mid)
+        size = publish_packet_size(msg, self._config.protocol)
+        # Larger than anything the broker took: its size is the cause, and anything as large would end
+        # the same way. (Were it not, it would not tell us anything about sizes.)
+        bound = msg.size() > self._outbox.largest_acked
+        if bound:
+            self._closes_on = min(size, self._closes_on or size)
+        detail = f"the broker said {reason}" if from_server else \
+            "MQTT 3.1.1 gives no reason" if self._config.protocol == "3.1.1" else reason
+        line = reasons.closed_on_message(msg.topic, size, closes, lasted, detail, self._endpoint, bound=bound)
+        if self._too_large_logged:
+            log.debug("%s", line)
+        else:
+            self._too_large_logged = True
+            log.warning("%s", line)
+        return True
+
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        self._suspect = None  # the broker went away: a restart, not a message it closes the connection on
         # paho calls us from inside its `except OSError:` but does not pass the error.
         self._apply(self._health.connect_failed(sys.exc_info()[1]))
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: mqtt.DisconnectFlags,
                        reason_code: ReasonCode, properties: Any) -> None:
+        accepted = self._connected
         self._set_connected(False)
         self._outbox.wake()
         if self._stopped or self._fatal is not None:
             return  # we hung up
-        self._apply(self._health.closed(reason_code.getName(), flags.is_disconnect_packet_from_server,
-                                        self._last_error))
+        reason, from_server = reason_code.getName(), flags.is_disconnect_packet_from_server
+        dropped = accepted and self._closed_on_message(reason, from_server)
+        self._apply(self._health.closed(reason, from_server, self._last_error, explained=dropped))
 
     def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, properties: Any) -> None:
         refusal = reason.getName() if isinstance(reason, ReasonCode) and reason.is_failure else None

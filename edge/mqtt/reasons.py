@@ -159,6 +159,22 @@ def too_large(topic: str, size: int, limit: int, ep: Endpoint) -> str:
             "logged: raise the broker's limit to keep them")
 
 
+def closed_on_message(topic: str, size: int, closes: int, lasted: float, detail: str, ep: Endpoint, *,
+                      bound: bool) -> str:
+    """The connection ended each time a message was sent, the last time ``lasted`` s after it was sent
+    again: we dropped it. ``detail``: what the end said, if anything; ``bound``: messages as large are
+    dropped before sending from now on."""
+    then = f"; messages of {size} bytes or more are dropped before sending from now on" if bound else ""
+    fix = "raise the broker's limit" + (" and restart fer-edge" if bound else "")
+    if ep.protocol == "3.1.1":
+        fix += ', or set mqtt.protocol = "5": an MQTT 5 broker announces its max_packet_size'
+    return (f"{ep.broker}: the connection ended {closes} times in a row while a {size}-byte message on "
+            f"{topic} was unacknowledged, the last time {lasted:.1f} s after it was sent again ({detail}): "
+            "most likely the message is over the broker's size limit (mosquitto: max_packet_size or "
+            f"message_size_limit). Dropped it and counted it in stats mqtt_refused{then}. To keep such "
+            f"messages, {fix}")
+
+
 def refused_publish(topic: str, reason: str, ep: Endpoint) -> str:
     """A PUBACK with a failure reason (MQTT 5 only: a 3.1.1 broker acknowledges and drops)."""
     who = f"user {ep.username!r}" if ep.username else f"client id {ep.client_id!r}"

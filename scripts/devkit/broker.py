@@ -112,6 +112,13 @@ class MosquittoBroker:
                 self._process.wait()
         self._process = None
 
+    def kill(self) -> None:
+        """Kill the broker at once (SIGKILL, paused or not): clients see their connections reset."""
+        assert self._process is not None, "broker not started"
+        self._process.kill()
+        self._process.wait()
+        self._process = None
+
     def pause(self) -> None:
         """Freeze the broker (SIGSTOP): connections stay open but nothing is answered."""
         assert self._process is not None, "broker not started"
