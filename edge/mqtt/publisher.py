@@ -2,7 +2,8 @@
 
 The paho adapter (client.py makes and configures the paho client). The outbox (outbox.py)
 holds what waits for the broker; ConnectionHealth (health.py) turns paho's connection callbacks
-into one clear line per cause and decides what no retry can fix; reasons.py words it.
+into one clear line per cause and decides what no retry can fix; reasons.py words it. SizeLimits
+(sizes.py) drops messages over the broker's size limits.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-import time
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -22,11 +22,12 @@ from ..config import MqttConfig
 from ..config.checks import topic_problem
 from ..errors import BrokerError
 from . import reasons
-from .client import OFFLINE, ONLINE, configure, forget_unacknowledged, new_client, to_json
-from .health import SHORT_SESSION_S, ConnectionHealth, Outcome
+from .client import OFFLINE, ONLINE, configure, new_client, to_json
+from .health import ConnectionHealth, Outcome
 from .identity import client_id_for
 from .outbox import Delivery, Outbox, Outgoing
 from .reasons import Endpoint
+from .sizes import SizeLimits
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +35,6 @@ log = logging.getLogger(__name__)
 # place the oldest can be dropped: paho's own queue refuses the newest instead.
 _MAX_INFLIGHT = 20
 _CONTROL_SLOTS = 4  # room in paho's queue for the "online" sent straight from on_connect
-# A message outstanding at this many closes in a row, the broker ending each connection that sent
-# it again within SHORT_SESSION_S, is one the broker will not take: dropped (_closed_on_message).
-_CLOSES_BEFORE_DROP = 2
 
 
 class MqttPublisher:
@@ -73,12 +71,7 @@ class MqttPublisher:
         self._refused_direct = 0
         self._refusals_logged: set[tuple[str, str]] = set()
         self._events_unsent = 0
-        self._max_packet: int | None = None  # the Maximum Packet Size of the broker's last CONNACK
-        self._too_large_logged = False
-        self._closes_on: int | None = None  # the smallest packet size the broker closed the connection on
-        self._suspect: tuple[int, Outgoing, int] | None = None  # message id, message, closes in a row
-        self._dropped_mids: list[int] = []  # dropped while paho still holds them: taken out on connect
-        self._accepted_at = 0.0
+        self._sizes = SizeLimits(self._outbox, self._endpoint)
         self._last_error: str | None = None  # paho's last error line ("failed to receive on socket: ...")
         self._started = self._stopped = False
         self._subscriptions: dict[str, int] = {}  # topic filter -> QoS, renewed on every connect
@@ -169,7 +162,7 @@ class MqttPublisher:
             raise ValueError(f"MQTT QoS must be 0, 1 or 2, not {qos!r}")
         data = payload.encode() if isinstance(payload, str) else bytes(payload)
         if qos == 0:
-            if self._too_large(Outgoing(topic, data, 0, retain)):
+            if self._sizes.too_large(Outgoing(topic, data, 0, retain)):
                 return
             if not self._connected or self._client.publish(topic, data, 0, retain).rc:  # rc 0: sent
                 self._outbox.count_offline(topic)
@@ -217,7 +210,7 @@ class MqttPublisher:
             try:
                 self._drain_wanted = False
                 while (msg := self._outbox.take(self._connected and not self._fatal)) is not None:
-                    if self._too_large(msg):
+                    if self._sizes.too_large(msg):
                         continue
                     info = self._client.publish(*msg)
                     if info.rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:
@@ -229,24 +222,6 @@ class MqttPublisher:
                     self._report_refusal(refused.topic, reason)
             finally:
                 self._drain_lock.release()
-
-    def _too_large(self, msg: Outgoing) -> bool:
-        """Drop and count a message over the broker's Maximum Packet Size, or as large as one it closed
-        the connection on: sent, it would end the connection, and paho would send it again on every
-        reconnect."""
-        limit, closes_on = self._max_packet, self._closes_on
-        if limit is None and closes_on is None:
-            return False
-        size = publish_packet_size(msg, self._config.protocol)
-        announced = limit is not None and size > limit
-        if not announced and (closes_on is None or size < closes_on):
-            return False
-        self._outbox.refuse(msg, "Packet too large")
-        self._outbox.take_refusals()  # logged here, with the sizes, rather than as a broker's refusal
-        if announced and limit is not None and not self._too_large_logged:
-            self._too_large_logged = True
-            log.warning("%s", reasons.too_large(msg.topic, size, limit, self._endpoint))
-        return True
 
     def _report_refusal(self, topic: str, reason: str) -> None:
         if (topic, reason) not in self._refusals_logged:  # once per topic and reason; the rest are counted
@@ -271,12 +246,7 @@ class MqttPublisher:
             self._apply(self._health.refused(reason_code.getName()))
             return
         log.info("connected to MQTT broker %s:%d", s.host, s.port)
-        self._accepted_at = time.monotonic()
-        # Here, before paho sends its unacknowledged messages again, not in on_disconnect: paho
-        # may be going through them when the connection ends.
-        while self._dropped_mids:
-            forget_unacknowledged(client, self._dropped_mids.pop())
-        self._max_packet = getattr(properties, "MaximumPacketSize", None)
+        self._sizes.accepted(client, properties)  # before paho sends its unacknowledged messages again
         self._apply(self._health.accepted(flags.session_present))
         # On every connect (a broker restarted without persistence has forgotten it),
         # and before `connected` lets anything else out.
@@ -292,51 +262,8 @@ class MqttPublisher:
         for callback in self._connect_callbacks:
             _call_safely(callback)
 
-    def _closed_on_message(self, reason: str, from_server: bool) -> bool:
-        """After a session the broker ended: drop the message it keeps closing the connection on.
-
-        A message over a size limit the broker did not announce in its CONNACK (announced: _too_large)
-        ends the connection when it is sent (MQTT 3.1.1: the broker resets it and says nothing;
-        mosquitto 2.0's message_size_limit under MQTT 5: a PUBACK reason paho cannot read), and paho
-        sends it again first on every reconnect. Taken for one: the largest message outstanding at
-        _CLOSES_BEFORE_DROP closes in a row, each after the first within SHORT_SESSION_S of the
-        reconnect that sent it again. A restarting broker acknowledges what was sent again before it
-        next closes, or refuses reconnects meanwhile (on_connect_fail forgets the suspect). True when
-        a message was dropped.
-        """
-        outstanding = self._outbox.largest_unacked()
-        if outstanding is None or (from_server and reason != "Packet too large"):
-            self._suspect = None  # nothing stuck, or the broker said why (shutting down, taken over...)
-            return False
-        mid, msg = outstanding
-        lasted = time.monotonic() - self._accepted_at
-        closes = 1
-        if self._suspect is not None and self._suspect[:2] == (mid, msg) and lasted < SHORT_SESSION_S:
-            closes = self._suspect[2] + 1
-        if closes < _CLOSES_BEFORE_DROP:
-            self._suspect = (mid, msg, closes)
-            return False
-        self._suspect = None
-        self._outbox.give_up(mid)
-        self._dropped_mids.append(mid)
-        size = publish_packet_size(msg, self._config.protocol)
-        # Larger than anything the broker took: its size is the cause, and anything as large would end
-        # the same way. (Were it not, it would not tell us anything about sizes.)
-        bound = msg.size() > self._outbox.largest_acked
-        if bound:
-            self._closes_on = min(size, self._closes_on or size)
-        detail = f"the broker said {reason}" if from_server else \
-            "MQTT 3.1.1 gives no reason" if self._config.protocol == "3.1.1" else reason
-        line = reasons.closed_on_message(msg.topic, size, closes, lasted, detail, self._endpoint, bound=bound)
-        if self._too_large_logged:
-            log.debug("%s", line)
-        else:
-            self._too_large_logged = True
-            log.warning("%s", line)
-        return True
-
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
-        self._suspect = None  # the broker went away: a restart, not a message it closes the connection on
+        self._sizes.connect_failed()
         # paho calls us from inside its `except OSError:` but does not pass the error.
         self._apply(self._health.connect_failed(sys.exc_info()[1]))
 
@@ -348,7 +275,7 @@ class MqttPublisher:
         if self._stopped or self._fatal is not None:
             return  # we hung up
         reason, from_server = reason_code.getName(), flags.is_disconnect_packet_from_server
-        dropped = accepted and self._closed_on_message(reason, from_server)
+        dropped = accepted and self._sizes.closed(reason, from_server)
         self._apply(self._health.closed(reason, from_server, self._last_error, explained=dropped))
 
     def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, properties: Any) -> None:
@@ -382,14 +309,6 @@ class MqttPublisher:
         self._health.stop()
         # Ends paho's reconnect loop: retrying cannot fix credentials or certificates.
         self._client.disconnect()
-
-
-def publish_packet_size(msg: Outgoing, protocol: str) -> int:
-    """Bytes of the PUBLISH packet that carries ``msg`` (MQTT 5: with no properties)."""
-    remaining = 2 + len(msg.topic.encode()) + (2 if msg.qos else 0) + (1 if protocol == "5" else 0) + \
-        len(msg.payload)
-    header = 1 + next(n for n in (1, 2, 3, 4) if remaining < 128 ** n)
-    return header + remaining
 
 
 def _call_safely(callback: Callable[..., None], *args: Any) -> None:
