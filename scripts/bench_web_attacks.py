@@ -8,7 +8,9 @@ shows in its fps) and the real server (default [http] and [images] settings) in 
 for each kind of attack, a separate process (at nice 19: it stands for another machine) runs
 ``--attackers`` threads that repeat it on 127.0.0.1 for ``--seconds``, as fast as it answers.
 Peak RSS is the kernel's high-water mark, reset before each phase
-(/proc/self/clear_refs); growth is against the quiet phase before.
+(/proc/self/clear_refs); growth is against the quiet phase before. The last quiet phase starts
+once the server has served every request it holds (uploads still waiting their turn included),
+so that it shows what the daemon keeps, not a photo still being scanned.
 """
 
 from __future__ import annotations
@@ -182,6 +184,14 @@ def phase(frames: Callable[[], int], seconds: float, name: str | None, attackers
     return fps, peak_rss_mb(), answers
 
 
+def wait_until_served(server: LocalHttpServer, timeout: float = 600.0) -> None:
+    """Until no request is running or waiting in the server (the attackers have gone by then)."""
+    dispatcher = server._dispatcher  # waitress's: its threads at work and its queue
+    deadline = time.monotonic() + timeout
+    while (dispatcher.active_count or dispatcher.queue) and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--seconds", type=float, default=5.0)
@@ -214,12 +224,19 @@ def main() -> None:
             print(f"{args.attackers} attackers at once, {args.seconds:g} s each, on {server.url}; "
                   f"loop {pace}")
             print(f"{'attack':<40} {'answers':<26} {'peak RSS growth':>15} {'loop fps':>9} {'vs quiet':>8}")
-            quiet_fps = quiet_rss = 0.0
+            quiet_fps = quiet_rss = first_quiet_rss = 0.0
             for name in ["quiet", *attacks(), "quiet, after"]:
                 if name.startswith("quiet"):
+                    after = ""
+                    if first_quiet_rss:
+                        wait_until_served(server)
+                        after = "all served"
                     quiet_fps, quiet_rss, _ = phase(lambda: pipeline.processed, args.seconds, None, 0,
                                                     address)
-                    print(f"{name:<40} {'':<26} {f'({quiet_rss:.0f} MB)':>15} {quiet_fps:9.1f}")
+                    first_quiet_rss = first_quiet_rss or quiet_rss
+                    if after:
+                        after = f"{after}; {quiet_rss - first_quiet_rss:+.1f} MB vs quiet"
+                    print(f"{name:<40} {after:<26} {f'({quiet_rss:.0f} MB)':>15} {quiet_fps:9.1f}")
                     continue
                 fps, rss, answers = phase(lambda: pipeline.processed, args.seconds, name, args.attackers,
                                           address)
