@@ -19,6 +19,7 @@ import pytest
 from devkit.broker import MosquittoBroker
 from fer_edge.config import MqttConfig
 from fer_edge.errors import BrokerError
+from fer_edge.mqtt.client import forget_unacknowledged
 from fer_edge.mqtt.publisher import MqttPublisher
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
@@ -427,3 +428,21 @@ def test_tls_to_a_plain_port_is_fatal(mosquitto, publisher):
     pub = publisher(settings_for(mosquitto, tls=True))
     wait_until(lambda: pub.fatal_error is not None, what="the TLS failure")
     assert "check that the port speaks TLS" in str(pub.fatal_error)
+
+
+def test_forget_unacknowledged_takes_one_message_out_of_paho_resend_queue() -> None:
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    for mid in (7, 8):
+        client.publish(f"t/{mid}", b"x", qos=1)  # not connected: held for sending on connect
+    held = list(client._out_messages)
+    assert len(held) == 2
+    assert forget_unacknowledged(client, held[0])
+    assert list(client._out_messages) == held[1:]
+    assert not forget_unacknowledged(client, held[0])  # already gone
+
+
+def test_forget_unacknowledged_is_a_no_op_on_a_paho_without_that_queue() -> None:
+    class LaterPaho:  # a client whose internals changed
+        pass
+
+    assert not forget_unacknowledged(LaterPaho(), 1)  # type: ignore[arg-type]

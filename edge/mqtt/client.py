@@ -74,10 +74,14 @@ def forget_unacknowledged(client: mqtt.Client, mid: int) -> bool:
     paho re-sends every unacknowledged QoS 1/2 message on each reconnect and has no call that
     drops one (``drop_out_messages()`` drops them all, and what it returns could only be
     re-published under new ids): this takes it out of the queue paho keeps them in, under
-    paho's own lock (paho-mqtt 2: ``_out_messages``, ``_out_message_mutex``).
+    paho's own lock (paho-mqtt 2: ``_out_messages``, ``_out_message_mutex``). A paho without
+    them (a later release) keeps re-sending it: False, as before this existed.
     """
-    with client._out_message_mutex:
-        return client._out_messages.pop(mid, None) is not None
+    lock, queue = getattr(client, "_out_message_mutex", None), getattr(client, "_out_messages", None)
+    if lock is None or not isinstance(queue, dict):
+        return False
+    with lock:
+        return queue.pop(mid, None) is not None
 
 
 def properties(packet_type: int, **values: int) -> Properties:
