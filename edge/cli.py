@@ -174,8 +174,10 @@ def add_tools(sub: argparse._SubParsersAction) -> None:
                          help="refuse images whose header declares more pixels (default: 40000000)")
     predict.set_defaults(func=cmd_predict)
 
-    annotate = sub.add_parser("annotate", help="write a video with faces, ids and emotions drawn")
-    annotate.add_argument("--source", required=True, help=SOURCE_HELP)
+    annotate = sub.add_parser("annotate",
+                              help="write a video, or a photo, with faces, ids and emotions drawn")
+    annotate.add_argument("--source", required=True,
+                          help=f"{SOURCE_HELP}, or a photo: .jpg, .jpeg, .png, .bmp, .webp, .tif or .tiff")
     annotate.add_argument("--out", required=True,
                           help="output video, .mp4 (mp4v) or .avi (MJPG); for a photo source, a .png or .jpg")
     annotate.add_argument("--model", help=MODEL_HELP)
@@ -193,13 +195,16 @@ def add_tools(sub: argparse._SubParsersAction) -> None:
     discovery.add_argument("--mqtt-host", help="broker host (default: the config's, localhost)")
     discovery.add_argument("--mqtt-port", type=ascii_int, help="broker port (default: the config's, 1883)")
     discovery.add_argument("--device-id", help="the board whose entities to publish (default: the config's)")
-    discovery.add_argument("--timeout", type=ascii_float, default=10.0, help="seconds to reach the broker")
+    discovery.add_argument("--timeout", type=ascii_float, default=10.0,
+                           help="seconds to reach the broker and have every config acknowledged "
+                                "(default: 10)")
     discovery.set_defaults(func=cmd_ha_discovery)
 
     install = sub.add_parser("install-service", help="install and start the systemd service (as root)")
     install.add_argument("--config-dir", type=Path, default=Path("/etc/fer-edge"),
                          help="the folder of config.toml and the credential files (default: /etc/fer-edge)")
-    install.add_argument("--user", default="fer-edge", help="service user, created if missing")
+    install.add_argument("--user", default="fer-edge",
+                         help="service user, created if missing (default: fer-edge)")
     install.add_argument("--jetson", action=argparse.BooleanOptionalAction, default=None,
                          help="add the drop-in CSI cameras need (default: on a Jetson)")
     install.set_defaults(func=cmd_install_service)

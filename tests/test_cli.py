@@ -32,6 +32,44 @@ def test_every_option_of_every_command_has_help():
             if not action.help or not action.help.strip()]
     assert bare == []
 
+def subparser(name: str) -> argparse.ArgumentParser:
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return commands.choices[name]
+
+
+def option_help(command: str, option: str) -> str:
+    return next(a.help or "" for a in subparser(command)._actions if option in a.option_strings)
+
+
+def test_every_option_with_a_default_shows_it_in_its_help():
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    hidden = []
+    for name, parser in commands.choices.items():
+        for action in parser._actions:
+            default = action.default
+            if default in (None, False, argparse.SUPPRESS) or action.nargs == 0:
+                continue  # no default, or a flag
+            shown = f"{default:g}" if isinstance(default, float) else str(default)
+            if f"default: {shown})" not in (action.help or ""):
+                hidden.append(f"{name} {'/'.join(action.option_strings)}: {action.help!r}")
+    assert hidden == []
+
+
+def test_bench_model_help_names_one_default():
+    from fer_edge.classifier import DEFAULT_MODEL_NAME, FAST_MODEL_NAME
+
+    default = option_help("bench", "--model").split("(default:", 1)[1]
+    assert DEFAULT_MODEL_NAME in default and FAST_MODEL_NAME not in default
+
+
+def test_annotate_source_help_names_every_photo_it_accepts():
+    from fer_edge.tools.annotate import PHOTO_SUFFIXES
+
+    source = option_help("annotate", "--source")
+    assert "photo" in source
+    assert [s for s in sorted(PHOTO_SUFFIXES) if s not in source] == []
+
+
 @pytest.mark.parametrize("args, code, message", [
     (["run", "--source", "webcam-please"], 1, "unknown source 'webcam-please'"),
     (["run", "--source", "/nonexistent/clip.mp4"], 1, "video file /nonexistent/clip.mp4 not found"),

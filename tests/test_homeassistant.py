@@ -429,11 +429,17 @@ def test_discovery_command_reports_only_what_the_broker_acknowledged(mosquitto_f
 
 
 def test_discovery_command_without_a_broker_prints_nothing_done(mosquitto_factory, monkeypatch,
-                                                                capsys) -> None:
+                                                                capsys, caplog) -> None:
+    caplog.set_level(logging.INFO)
     broker = mosquitto_factory(start=False)  # a free port, nothing listening
     assert ha_discovery(broker, monkeypatch, "--timeout", "1") == 1
     out, err = capsys.readouterr()
     assert out == "" and f"could not reach the broker {broker.host}:{broker.port} within 1 s" in err
+    # Every line true of a command that gives up after --timeout and never connected.
+    log = caplog.text
+    assert "retrying until the 1 s timeout" in log
+    for untrue in ("queued", "for the broker", "retrying every", "disconnected"):
+        assert untrue not in log, untrue
 
 @pytest.mark.slow
 def test_daemon_publishes_discovery_when_enabled(mosquitto, mqtt_collector, tmp_path: Path) -> None:

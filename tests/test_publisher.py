@@ -172,6 +172,19 @@ def test_acknowledged_and_refused_events_are_counted_and_a_refusal_logged_once(c
     assert f"refused a message on {pub.emotion_topic} (Not authorized); its access list (ACL)" in lines[1]
 
 
+def test_stop_says_disconnected_only_when_it_was_connected(caplog):
+    caplog.set_level("INFO", logger="fer_edge.mqtt.publisher")
+    never, _ = fake_publisher()
+    never.stop(timeout=0.1)
+    assert "disconnected" not in caplog.text
+    assert caplog.messages[-1] == "stopped trying to reach MQTT broker localhost:1883"
+    caplog.clear()
+    pub, client = fake_publisher()
+    client.connect()
+    pub.stop(timeout=0.1)
+    assert caplog.messages[-1] == "disconnected from MQTT broker localhost:1883"
+
+
 def test_events_still_waiting_at_stop_are_counted():
     pub, client = fake_publisher()
     for i in range(3):

@@ -75,10 +75,11 @@ class Clock:
         return self.now
 
 
-def make_health(endpoint: Endpoint = ENDPOINT, *, tls_port: bool = False) -> tuple[ConnectionHealth, Clock]:
+def make_health(endpoint: Endpoint = ENDPOINT, *, tls_port: bool = False,
+                retry_for: float | None = None) -> tuple[ConnectionHealth, Clock]:
     clock = Clock()
-    checker = ConnectionHealth(endpoint, (1.0, 30.0), keepalive=30, probe=lambda host, port: tls_port,
-                               clock=clock)
+    checker = ConnectionHealth(endpoint, (1.0, 30.0), keepalive=30, retry_for=retry_for,
+                               probe=lambda host, port: tls_port, clock=clock)
     return checker, clock
 
 
@@ -221,6 +222,32 @@ def test_an_unreachable_broker_warns_once_then_at_a_bounded_rate(caplog):
     clock.now += health_module.REPEAT_S
     checker.connect_failed(ConnectionRefusedError(111, "Connection refused"))
     assert "(51 attempts so far)" in caplog.records[-1].getMessage()
+
+
+@pytest.mark.parametrize(("retry_for", "promise"), [
+    (None, "retrying every 1-30 s"),  # the daemon's backoff
+    (10.0, "retrying until the 10 s timeout"),  # a one-shot tool gives up then: no schedule promised
+])
+def test_an_unreachable_broker_warning_promises_only_the_retries_that_come(caplog, retry_for, promise):
+    caplog.set_level(logging.WARNING)
+    checker, _ = make_health(retry_for=retry_for)
+    checker.connect_failed(ConnectionRefusedError(111, "Connection refused"))
+    assert caplog.messages == [f"cannot reach MQTT broker broker.lan:1883 ([Errno 111] Connection refused); "
+                               f"{promise}"]
+
+
+@pytest.mark.parametrize(("retry_for", "promise"), [
+    (None, "retrying every 30 s (mqtt.keepalive)"),
+    (2.5, "retrying until the 2.5 s timeout"),
+])
+def test_no_connack_warning_promises_only_the_retries_that_come(caplog, monkeypatch, retry_for, promise):
+    caplog.set_level(logging.WARNING)
+    monkeypatch.setattr(health_module, "CONNACK_WARN_S", 0.05)
+    checker, _ = make_health(retry_for=retry_for)
+    checker.connecting()
+    checker.opened()
+    wait_until(lambda: bool(caplog.records), what="the no-CONNACK warning")
+    assert caplog.messages[0].endswith(f"or the broker is stuck; {promise}")
 
 
 def test_no_connack_is_named_before_the_keepalive_runs_out(caplog, monkeypatch):

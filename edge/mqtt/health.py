@@ -53,9 +53,12 @@ class ConnectionHealth:
     """Runs on paho's network thread (and one timer thread per connection attempt)."""
 
     def __init__(self, endpoint: Endpoint, delays: tuple[float, float], keepalive: int, *,
-                 probe: Callable[[str, int], bool] = reasons.speaks_tls,
+                 retry_for: float | None = None, probe: Callable[[str, int], bool] = reasons.speaks_tls,
                  clock: Callable[[], float] = time.monotonic) -> None:
+        """``retry_for``: a one-shot caller's timeout in s; the warnings then promise retries until it,
+        not the daemon's schedule."""
         self.endpoint, self.delays, self.keepalive = endpoint, delays, keepalive
+        self.retry_for = retry_for
         self._probe, self._clock = probe, clock
         self._lock = threading.Lock()
         self._attempt = 0
@@ -123,8 +126,9 @@ class ConnectionHealth:
         self.failed_attempts += 1
         first, longest = self.delays
         so_far = f" ({self.failed_attempts} attempts so far)" if self.failed_attempts > 1 else ""
-        self._warn("unreachable", f"cannot reach {ep.broker} ({error or 'connection failed'}); retrying "
-                                  f"every {first:g}-{longest:g} s{so_far}")
+        retrying = self._retrying(f"{first:g}-{longest:g} s")
+        self._warn("unreachable",
+                   f"cannot reach {ep.broker} ({error or 'connection failed'}); {retrying}{so_far}")
         return Outcome()
 
     def closed(self, reason: str, from_server: bool, last_error: str | None, *,
@@ -193,7 +197,14 @@ class ConnectionHealth:
             if attempt != self._attempt or self._answered:
                 return
             opened = self._opened
-        self._warn("no-connack", reasons.no_connack(self.endpoint, waited, self.keepalive, opened))
+        retrying = self._retrying(f"{self.keepalive} s (mqtt.keepalive)")
+        self._warn("no-connack", reasons.no_connack(self.endpoint, waited, retrying, opened))
+
+    def _retrying(self, every: str) -> str:
+        """'retrying every ``every``', or until a one-shot caller's timeout."""
+        if self.retry_for is not None:
+            return f"retrying until the {self.retry_for:g} s timeout"
+        return f"retrying every {every}"
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:

@@ -91,11 +91,13 @@ class HomeAssistantDiscovery:
         for topic in self.configs:
             self.publisher.subscribe(topic, functools.partial(self._on_config, topic))
 
-    def publish(self) -> None:
-        """Queue every config, retained, at QoS 1."""
+    def publish(self, *, quiet: bool = False) -> None:
+        """Queue every config, retained, at QoS 1; ``quiet``: without the log line (ha-discovery
+        prints each config the broker acknowledged instead)."""
         for topic, config in self.configs.items():
             self.publisher.publish(topic, json.dumps(config, separators=(",", ":")), qos=1, retain=True)
-        log.info("queued %d Home Assistant discovery configs for the broker", len(self.configs))
+        if not quiet:
+            log.info("queued %d Home Assistant discovery configs for the broker", len(self.configs))
 
     def remove(self) -> None:
         """Queue an empty retained payload for every config: Home Assistant drops the entities."""

@@ -42,11 +42,13 @@ class MqttPublisher:
 
     def __init__(self, config: MqttConfig, *, device_id: str, password: str | None = None,
                  client_id: str | None = None, announce: bool = True,
-                 reconnect_delays: tuple[float, float] = (1.0, 30.0),
+                 reconnect_delays: tuple[float, float] = (1.0, 30.0), retry_for: float | None = None,
                  client: mqtt.Client | None = None) -> None:
         """``config`` is a validated [mqtt] table; ``client_id`` overrides ``mqtt.client_id`` and
         the per-board default; ``announce`` False sends no status topic and no last will (one-shot
-        tools beside the daemon); ``reconnect_delays`` are the backoff's first and longest wait, in s."""
+        tools beside the daemon); ``reconnect_delays`` are the backoff's first and longest wait, in s;
+        ``retry_for``: a one-shot tool's timeout, in s, after which it stops the publisher: the
+        warnings then say it retries until that timeout, not every 1-30 s."""
         self._config = config
         self.device_id = device_id
         self.client_id: Final = client_id or client_id_for(config.client_id, device_id)
@@ -61,7 +63,8 @@ class MqttPublisher:
         self._checked_topics = {self.status_topic, self.emotion_topic, self.stats_topic}
         self._endpoint = Endpoint(config.host, config.port, self.client_id, config.protocol,
                                   config.username, config.tls, config.cert_file)
-        self._health = ConnectionHealth(self._endpoint, reconnect_delays, config.keepalive)
+        self._health = ConnectionHealth(self._endpoint, reconnect_delays, config.keepalive,
+                                        retry_for=retry_for)
         self._outbox = Outbox(config.queue_size, window=max(1, min(_MAX_INFLIGHT, config.queue_size)))
         self._drain_lock = threading.Lock()
         self._drain_wanted = self._connected = False
@@ -196,11 +199,14 @@ class MqttPublisher:
         # Without a connection nothing can be acknowledged: no point waiting.
         if not self._outbox.wait_until_empty(timeout, give_up=lambda: not self._connected):
             log.warning("MQTT messages still unacknowledged after %.1f s; disconnecting", timeout)
+        was_connected = self._connected  # before paho's thread hears of the disconnect
         self._client.disconnect()
         self._client.loop_stop()  # paho's thread sees the disconnect within its 1 s poll
         self._health.stop()
         self._events_unsent = sum(m.topic == self.emotion_topic for m in self._outbox.unsettled())
-        log.info("disconnected from MQTT broker %s:%d", self._config.host, self._config.port)
+        # Not "disconnected" from a broker it never reached, or had lost: the warnings said so.
+        done = "disconnected from" if was_connected else "stopped trying to reach"
+        log.info("%s MQTT broker %s:%d", done, self._config.host, self._config.port)
 
     def _drain(self) -> None:
         # Runs on either thread. A busy drain is asked to go round again rather than

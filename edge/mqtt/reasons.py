@@ -194,12 +194,13 @@ def closed_before_connack(detail: str, ep: Endpoint) -> str:
             "mqtt.port and the broker's log (connection limits, listener settings); retrying")
 
 
-def no_connack(ep: Endpoint, waited: float, keepalive: int, opened: bool = True) -> str:
-    """The port accepts TCP but nothing answers CONNECT (or, ``opened`` False, the TLS handshake)."""
+def no_connack(ep: Endpoint, waited: float, retrying: str, opened: bool = True) -> str:
+    """The port accepts TCP but nothing answers CONNECT (or, ``opened`` False, the TLS handshake);
+    ``retrying`` says when we try again ("retrying every 60 s (mqtt.keepalive)")."""
     what = "the TCP connection but has not answered CONNECT" if opened else \
         "the TCP connection but has not answered the TLS handshake"
     return (f"{ep.broker} accepted {what} in {waited:g} s: it is not an MQTT listener (check mqtt.host and "
-            f"mqtt.port), or the broker is stuck; retrying every {keepalive} s (mqtt.keepalive)")
+            f"mqtt.port), or the broker is stuck; {retrying}")
 
 
 def speaks_tls(host: str, port: int, timeout: float = 3.0) -> bool:

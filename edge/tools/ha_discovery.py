@@ -30,9 +30,13 @@ def cmd_ha_discovery(args: argparse.Namespace) -> int:
     # Its own client id (the daemon's would be kicked off the broker), and no status
     # messages: the daemon, running or not, owns <prefix>/<device_id>/status.
     client_id = f"{client_id_for(config.mqtt.client_id, config.device_id)}-ha-discovery"
-    publisher = build_publisher(config, announce=False, client_id=client_id)
+    publisher = build_publisher(config, announce=False, client_id=client_id, retry_for=args.timeout)
     discovery = HomeAssistantDiscovery.from_config(config, publisher, configured_labels(config))
-    (discovery.remove if args.remove else discovery.publish)()
+    # Quiet: what the broker acknowledged is printed below, and a queued config may never get there.
+    if args.remove:
+        discovery.remove()
+    else:
+        discovery.publish(quiet=True)
     publisher.start()
     deadline = time.monotonic() + args.timeout
     connected = publisher.wait_connected(args.timeout)
