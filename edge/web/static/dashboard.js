@@ -8,6 +8,8 @@ const COLOURS = {angry: "#dc2828", disgust: "#289628", fear: "#aa3caa", happy: "
                  sad: "#146ec8", surprise: "#ff8c00", neutral: "#bebebe"};
 const PALETTE = ["#2563eb", "#db2777", "#059669", "#d97706", "#7c3aed", "#0891b2", "#65a30d", "#dc2626"];
 const STALE_MS = 3000;  // live data older than this is not shown as current
+const POLL_MS = 1000;  // health is read once a second
+const POLL_TIMEOUT_MS = 5000;  // a reading not answered within this has failed
 const SPAN_S = 300;  // the timeline's window
 const MAX_EVENTS = 30;
 let labels = Object.keys(COLOURS);  // the model's own, once /status has said
@@ -25,6 +27,10 @@ const hms = (ts) => new Date(ts * 1000).toLocaleTimeString([], {hour: "2-digit",
 
 // ---- faces: one card per face, a bar per label ------------------------------------------------
 
+// The label with the highest score; the reported one unless another is strictly higher.
+const leader = (face) => labels.reduce((best, label) => ((face.scores[label] ?? 0) > (face.scores[best] ?? 0)
+  ? label : best), face.emotion);
+
 function faceCard(face, title) {
   const bars = labels.map((label) => {
     const p = face.scores[label] ?? 0;
@@ -38,9 +44,17 @@ function faceCard(face, title) {
     row.dataset.value = p;
     return row;
   });
+  // A live face's label changes only when another leads clearly and steadily ([tracking]):
+  // until then the bars may favour another label than the one reported.
+  const lead = leader(face);
+  const held = lead === face.emotion ? []
+    : [el("p", {className: "note held", textContent: `${face.emotion} held: ${lead} leads, not yet clearly and steadily`,
+                title: "The reported emotion changes when another one's score leads by tracking.hysteresis for "
+                       + "tracking.min_dwell seconds; the bars are the scores now (averaged over tracking.smoothing_time)."})];
   const card = el("div", {className: "face"},
-                  el("h3", {textContent: `${title}: ${face.emotion} ${percent(face.confidence)}`}), ...bars);
+                  el("h3", {textContent: `${title}: ${face.emotion} ${percent(face.confidence)}`}), ...held, ...bars);
   card.dataset.emotion = face.emotion;
+  card.dataset.leader = lead;
   return card;
 }
 
@@ -129,12 +143,17 @@ function prependEvent(item) {
 
 // ---- health: /healthz and /status, once a second ----------------------------------------------
 
-async function getJSON(url) {
+// {status, body, at: when it was answered (ms)}, or null: no answer, not JSON, or none within timeoutMs.
+async function getJSON(url, timeoutMs = 0) {
+  const controller = new AbortController();
+  const timer = timeoutMs ? setTimeout(() => controller.abort(), timeoutMs) : null;
   try {
-    const response = await fetch(url, {cache: "no-store"});
-    return {status: response.status, body: await response.json()};
+    const response = await fetch(url, {cache: "no-store", signal: controller.signal});
+    return {status: response.status, body: await response.json(), at: Date.now()};
   } catch (error) {
     return null;
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -153,7 +172,9 @@ function headroom(about, stats) {
   return `${percent(Math.max(0, 1 - busy / interval))} (busy ${busy.toFixed(1)} of every ${interval.toFixed(1)} ms)`;
 }
 
-function showHealth(health, status) {
+let unreachableSince = null;  // when the first reading since the last answered one was asked for (ms)
+
+function showHealth(health, status, asked) {
   const h = health ? health.body : {};
   const about = (status && status.body.about) || {};
   const stats = (status && status.body.stats) || {};
@@ -182,14 +203,28 @@ function showHealth(health, status) {
     dd.dataset.key = key;
     return [el("dt", {textContent: name}), dd];
   }));
-  $("health-time").textContent = health ? `as of ${new Date().toLocaleTimeString()}`
-    : `unreachable since ${new Date().toLocaleTimeString()}`;
+  if (health) unreachableSince = null;
+  else unreachableSince ??= asked;
+  const time = $("health-time");
+  time.textContent = health ? `as of ${clock(health.at / 1000)}` : `unreachable since ${clock(unreachableSince / 1000)}`;
+  time.dataset.since = unreachableSince ?? "";
+  time.dataset.asked = asked;
   if (about.device_id) $("device").textContent = about.device_id;
 }
 
 async function pollHealth() {
-  const [health, status] = await Promise.all([getJSON("healthz"), getJSON("status")]);
-  showHealth(health, status && status.status === 200 ? status : null);
+  const asked = Date.now();
+  const [health, status] = await Promise.all([getJSON("healthz", POLL_TIMEOUT_MS), getJSON("status", POLL_TIMEOUT_MS)]);
+  showHealth(health, status && status.status === 200 ? status : null, asked);
+}
+
+// One reading at a time: a server that stops answering does not pile up requests.
+async function pollHealthForever() {
+  for (;;) {
+    const asked = Date.now();
+    await pollHealth();
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, asked + POLL_MS - Date.now())));
+  }
 }
 
 // ---- the live stream --------------------------------------------------------------------------
@@ -251,8 +286,8 @@ async function start() {
   drawTimeline();
   connect();
   showLiveView(about);
-  await pollHealth();
-  setInterval(() => { pollHealth(); showFaces(); drawTimeline(); }, 1000);
+  setInterval(() => { showFaces(); drawTimeline(); }, 1000);
+  pollHealthForever();
 }
 
 // ---- the photo panel --------------------------------------------------------------------------
