@@ -81,10 +81,34 @@ def build_publisher(config: Config, **options: Any) -> MqttPublisher:
     return MqttPublisher(config.mqtt, device_id=config.device_id, password=password, **options)
 
 
+def plural(count: int, noun: str) -> str:
+    """'1 event', '2 events'."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def frames_summary(pipeline: Pipeline) -> str:
+    """'N frames read from the source, P processed[, D dropped ...][, B bad ...][, L not processed ...]'.
+
+    Read from the source is the capture thread's count, processed the loop's; the parts after
+    them account for every frame read and not processed, so the figures add up.
+    """
+    grabber = pipeline.grabber
+    read, processed = grabber.frames_read, pipeline.processed
+    dropped, bad = grabber.dropped, grabber.bad_frames
+    parts = [f"{plural(read, 'frame')} read from the source", f"{processed} processed"]
+    if dropped:
+        parts.append(f"{dropped} dropped (a newer frame came before the loop took it)")
+    if bad:
+        parts.append(f"{bad} bad (skipped)")
+    if left := max(0, read - processed - dropped - bad):
+        parts.append(f"{left} not processed (read as the loop stopped)")
+    return ", ".join(parts)
+
+
 def delivery_summary(events: int, publisher: MqttPublisher) -> str:
     """'N events: A acknowledged, R refused, D dropped (queue full), U not delivered at stop'."""
     d = publisher.delivery
-    return (f"{events} events: {d.events_acked} acknowledged, {d.refused} refused by the broker, "
+    return (f"{plural(events, 'event')}: {d.events_acked} acknowledged, {d.refused} refused by the broker, "
             f"{d.events_dropped} dropped (queue full or offline), {d.events_unsent} not delivered at stop")
 
 
@@ -145,9 +169,10 @@ class Daemon:
 
         Start order: capture (a camera that cannot open fails before anything else), MQTT,
         web page, then READY=1 to systemd; everything is stopped in reverse, the publisher
-        last so that "offline" follows the final events.
+        last so that "offline" follows the final events and the final state (no frames, no face).
         """
         config, pipeline = self.config, self.pipeline
+        publishing = False
         log.info("fer-edge %s: source %s, model %s, broker %s:%d, topics %s/%s/#", config.device_id,
                  pipeline.grabber.source.description, self.classifier.model_path,
                  config.mqtt.host, config.mqtt.port, config.mqtt.prefix, config.device_id)
@@ -156,6 +181,7 @@ class Daemon:
             if stop.is_set():
                 return  # stopped before the camera opened: nothing else was started
             self.publisher.start()
+            publishing = True
             if self.server is not None:
                 self.server.start()
             self.notifier.ready(status=f"reading {pipeline.grabber.source.description}")
@@ -165,9 +191,13 @@ class Daemon:
             if self.server is not None:
                 self.server.stop()
             pipeline.grabber.stop()
+            if publishing:
+                # What is true from now on, retained: no frames, no face. Queued ahead of "offline",
+                # so it arrives first, and acknowledged within stop's timeout (none if the broker is away).
+                self.board_state.stopped()
             self.publisher.stop(timeout=1.5)
             # Also when an error ends the run: the error's own line comes last, from the CLI.
-            log.info("stopped after %d frames, %s", pipeline.processed,
+            log.info("stopped: %s; %s", frames_summary(pipeline),
                      delivery_summary(pipeline.events_sent, self.publisher))
 
     def _on_tick(self, pipeline: Pipeline) -> None:

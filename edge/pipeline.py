@@ -188,7 +188,8 @@ class Pipeline:
             elif self.grabber.finished:
                 if self.grabber.error:
                     raise self.grabber.error
-                log.info("source ended after %d frames", self.grabber.frames_read)
+                read = self.grabber.frames_read
+                log.info("source ended after %d frame%s read from it", read, "" if read == 1 else "s")
                 break
             if self.publisher and time.monotonic() >= next_stats:
                 self.publisher.publish_stats(self.stats())

@@ -34,9 +34,9 @@ from support.mqtt import topic_is, wait_until
 pytestmark = [pytest.mark.slow]
 
 LABELS = {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
-CLOSING_LINE = re.compile(r"stopped after (\d+) frames, (\d+) events: (\d+) acknowledged, (\d+) refused "
-                          r"by the broker, (\d+) dropped \(queue full or offline\), "
-                          r"(\d+) not delivered at stop")
+CLOSING_LINE = re.compile(r"stopped: \d+ frames? read from the source, (\d+) processed[^;]*; (\d+) events?: "
+                          r"(\d+) acknowledged, (\d+) refused by the broker, (\d+) dropped \(queue full or "
+                          r"offline\), (\d+) not delivered at stop")
 
 
 def get_json(url: str) -> tuple[int, Any]:

@@ -446,6 +446,7 @@ def test_daemon_publishes_discovery_when_enabled(mosquitto, mqtt_collector, tmp_
     video = make_face_video(tmp_path / "astronaut.avi", frames=6, fps=15)
     env = {k: v for k, v in os.environ.items() if not k.startswith("FER_EDGE_")}
     env.update(FER_EDGE_HOMEASSISTANT__ENABLED="true", FER_EDGE_HOMEASSISTANT__NODE_ID="hall")
+    live = mqtt_collector(mosquitto, STATE)  # every state the run sends
     result = subprocess.run([sys.executable, "-m", "fer_edge", "run", "--source", str(video), "--no-realtime",
                              "--mqtt-host", mosquitto.host, "--mqtt-port", str(mosquitto.port),
                              "--device-id", "test"], capture_output=True, text=True, timeout=120,
@@ -456,9 +457,12 @@ def test_daemon_publishes_discovery_when_enabled(mosquitto, mqtt_collector, tmp_
                                           for s in entity_specs(DEFAULT_LABELS)}
     for message in configs:
         assert message.retain and schema_problems(message.topic, message.json()) == []
-    # the entities' state: retained, so Home Assistant has it as soon as it subscribes
+    # the entities' state: the face's emotion while the daemon ran
+    seen = live.wait_for(lambda m: m.topic == STATE and m.json()["face_present"]).json()
+    assert seen["emotion"] in LABELS and seen["camera_up"] is True
+    # and retained, so Home Assistant has it as soon as it subscribes: since the daemon stopped, no camera
     state = mqtt_collector(mosquitto, STATE).wait_for(topic_is(STATE))
-    assert state.retain and state.json()["face_present"] is True and state.json()["emotion"] in LABELS
+    assert state.retain and state.json()["face_present"] is False and state.json()["camera_up"] is False
 
 
 def test_a_board_whose_configs_land_on_ours_is_named_in_a_warning(mosquitto, mqtt_collector, caplog) -> None:

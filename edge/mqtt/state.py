@@ -7,6 +7,8 @@ the camera's entities' availability from ``camera_up``.
 Home Assistant's emotion sensor, face-present binary sensor and emotion-change event entity read
 it (fer_edge.mqtt.homeassistant), so they follow the board within a frame instead of waiting for
 the next stats message, and a subscriber that joins late gets the current state at once.
+A daemon that stops (end of file, a signal, an error) sends a last state, camera down and no
+face, before its retained "offline"; one that is killed cannot, and leaves its last state.
 
 A face that the detector misses for a moment is not "gone": the state says so only after
 ``absent_after`` seconds without one, so a flicker does not send two messages.
@@ -61,6 +63,14 @@ class BoardState:
             self._last_seen = now
         if self._known and (emotion, camera_up) == (self._emotion, self._camera_up):
             return
+        self._send(emotion, confidence, faces, camera_up)
+
+    def stopped(self) -> None:
+        """The daemon is stopping: publish, whatever was sent before, that no frame comes and no face
+        is in view, so that the retained state is not a face in front of a camera that is gone."""
+        self._send(None, None, 0, False)
+
+    def _send(self, emotion: str | None, confidence: float | None, faces: int, camera_up: bool) -> None:
         self._known, self._emotion, self._camera_up = True, emotion, camera_up
         state = {"ts": round(time.time(), 3), "device_id": self.device_id, "emotion": emotion,
                  "confidence": None if emotion is None else confidence, "face_present": emotion is not None,

@@ -15,6 +15,11 @@ _AS_BOARD = ("import sys\nfrom pathlib import Path\nimport fer_edge.mqtt.identit
              "identity.MACHINE_ID_FILES = (Path(sys.argv[1]),)\nfrom fer_edge.cli import main\n"
              "sys.exit(main(sys.argv[2:]))\n")
 
+# "stopped: 90 frames read from the source, 88 processed, 2 dropped (...); 1 event: 1 acknowledged, ..."
+CLOSING_LINE = re.compile(r"stopped: (\d+) frames? read from the source, (\d+) processed[^;]*; "
+                          r"(\d+) events?: (\d+) acknowledged, (\d+) refused by the broker, "
+                          r"(\d+) dropped \(queue full or offline\), (\d+) not delivered at stop")
+
 
 class DaemonProcess:
     """The daemon in a subprocess; ``machine_id`` stands in for /etc/machine-id (another board)."""
@@ -61,10 +66,9 @@ class DaemonProcess:
             self.process.wait()
 
     def summary(self) -> dict[str, int]:
-        """The closing line's figures: frames, events, acknowledged, refused, dropped, unsent."""
-        match = re.search(r"stopped after (\d+) frames, (\d+) events: (\d+) acknowledged, (\d+) refused by "
-                          r"the broker, (\d+) dropped \(queue full or offline\), (\d+) not delivered at stop",
-                          self.log)
+        """The closing line's figures: frames read and processed, events, acknowledged, refused, dropped,
+        unsent."""
+        match = CLOSING_LINE.search(self.log)
         assert match, self.log
-        keys = ("frames", "events", "acknowledged", "refused", "dropped", "unsent")
+        keys = ("read", "frames", "events", "acknowledged", "refused", "dropped", "unsent")
         return dict(zip(keys, map(int, match.groups()), strict=True))
