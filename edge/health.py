@@ -35,7 +35,7 @@ class Health:
     def status_line(self) -> str:
         """systemd's STATUS= line: what ``systemctl status`` shows."""
         if self.camera_up:
-            return f"{self.fps:.1f} fps, {self.faces} faces"
+            return f"{self.fps:.1f} fps, {self.faces} face{'' if self.faces == 1 else 's'}"
         if self.stuck is not None:
             return f"{self.source} stuck in {self.stuck}; no frames, waiting for the watchdog to restart"
         if self.reopening:
