@@ -63,6 +63,7 @@ class ConnectionHealth:
         self._lock = threading.Lock()
         self._attempt = 0
         self._opened = self._answered = self._accepted = False
+        self._ended = False  # this attempt's connection has been reported closed
         self._accepted_at = 0.0
         self._timer: threading.Timer | None = None
         self._short_sessions = self.clashes = 0
@@ -76,7 +77,7 @@ class ConnectionHealth:
         """An attempt starts: TCP, TLS when asked, CONNECT; a CONNACK is due within CONNACK_WARN_S."""
         with self._lock:
             self._attempt += 1
-            self._opened = self._answered = self._accepted = False
+            self._opened = self._answered = self._accepted = self._ended = False
             self._cancel_timer()
             wait = min(float(self.keepalive), CONNACK_WARN_S)
             self._timer = threading.Timer(wait, self._connack_overdue, (self._attempt, wait))
@@ -136,6 +137,9 @@ class ConnectionHealth:
         """The connection ended without our asking: before CONNACK, or after it. ``explained``: the
         publisher found the cause (a message the broker closes the connection on) and names it."""
         with self._lock:
+            if self._ended:
+                return Outcome()  # paho's network thread and a publishing thread may both report one end
+            self._ended = True
             self._cancel_timer()
             answered, accepted = self._answered, self._accepted
             self._answered = self._accepted = False

@@ -61,6 +61,9 @@ class Outbox:
         self._acked: collections.deque[tuple[int, str | None]] = collections.deque()
         self._refusals: list[tuple[Outgoing, str]] = []
         self._resending = False
+        # Taken and being handed to the client, which may send it (and see the connection end on
+        # it) before the call that gives us its message id returns: still outstanding meanwhile.
+        self._in_hand: Outgoing | None = None
         self.largest_acked = 0  # the size() of the largest message the broker has acknowledged
         self.dropped = 0  # messages dropped because the outbox was full
         # Per topic, so the publisher can tell events from status and discovery messages.
@@ -94,16 +97,20 @@ class Outbox:
             if self._resending or not can_send or not self._pending or len(self._unacked) >= self.window:
                 self._changed.notify_all()
                 return None
-            return self._pending.popleft()
+            self._in_hand = self._pending.popleft()
+            return self._in_hand
 
     def handed(self, message_id: int, message: Outgoing | None = None) -> None:
         """The client took ``message`` (it re-sends it itself until acknowledged)."""
         with self._changed:
             self._unacked[message_id] = message
+            if message is not None:
+                self._in_hand = None
 
     def put_back(self, message: Outgoing) -> None:
         """The client refused a message for now (its own queue is full): first in line again."""
         with self._changed:
+            self._in_hand = None
             self._pending.appendleft(message)
 
     def acknowledged(self, message_id: int, refusal: str | None = None) -> None:
@@ -113,15 +120,20 @@ class Outbox:
     def refuse(self, message: Outgoing, reason: str) -> None:
         """A message refused before it was sent (over the broker's packet size): counted as refused."""
         with self._changed:
+            if message is self._in_hand:
+                self._in_hand = None
             self.refused_on[message.topic] += 1
             self._refusals.append((message, reason))
 
-    def largest_unacked(self) -> tuple[int, Outgoing] | None:
+    def largest_unacked(self) -> tuple[int | None, Outgoing] | None:
         """The largest message handed to the client and not yet acknowledged (the oldest of equals),
-        with its message id; None when nothing is outstanding."""
+        with its message id (None: being handed, no id yet); None when nothing is outstanding."""
         with self._changed:
             self._fold()
-            handed = [(mid, m) for mid, m in self._unacked.items() if m is not None]
+            handed: list[tuple[int | None, Outgoing]] = [
+                (mid, m) for mid, m in self._unacked.items() if m is not None]
+            if self._in_hand is not None:
+                handed.append((None, self._in_hand))
             return max(handed, key=lambda item: item[1].size(), default=None)
 
     def give_up(self, message_id: int) -> Outgoing | None:

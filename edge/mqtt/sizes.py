@@ -35,7 +35,7 @@ class SizeLimits:
         self._outbox, self._endpoint = outbox, endpoint
         self._max_packet: int | None = None  # the Maximum Packet Size of the broker's last CONNACK
         self._closes_on: int | None = None  # the smallest packet size the broker closed the connection on
-        self._suspect: tuple[int, Outgoing, int] | None = None  # message id, message, closes in a row
+        self._suspect: tuple[Outgoing, int] | None = None  # the message, closes in a row
         self._dropped_mids: list[int] = []  # dropped while paho still holds them: taken out on connect
         self._accepted_at = 0.0
         self._logged = False  # one warning about sizes in all; the rest are counted
@@ -90,10 +90,12 @@ class SizeLimits:
         mid, msg = outstanding
         lasted = time.monotonic() - self._accepted_at
         closes = 1
-        if self._suspect is not None and self._suspect[:2] == (mid, msg) and lasted < SHORT_SESSION_S:
-            closes = self._suspect[2] + 1
-        if closes < CLOSES_BEFORE_DROP:
-            self._suspect = (mid, msg, closes)
+        if self._suspect is not None and self._suspect[0] == msg and lasted < SHORT_SESSION_S:
+            closes = self._suspect[1] + 1
+        # The message may still be in the client's hands at the first close (sent before its id came
+        # back); by the next it has its id.
+        if closes < CLOSES_BEFORE_DROP or mid is None:
+            self._suspect = (msg, closes)
             return False
         self._suspect = None
         self._outbox.give_up(mid)
