@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from devkit.broker import MosquittoBroker
+from devkit.chromium import BrowserError, Chromium
 from devkit.media import make_face_video
 from support.daemon import DaemonProcess
 from support.mqtt import MqttCollector
@@ -125,3 +126,14 @@ def daemons() -> Iterator[Callable[..., DaemonProcess]]:
     yield start
     for daemon in started:
         daemon.kill()
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Chromium]:
+    """A headless Chromium with a profile of its own (Debian's chromium; the tests fail without it)."""
+    try:
+        chromium = Chromium(tmp_path / "profile", tmp_path / "chromium.log")
+    except BrowserError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield chromium
+    chromium.close()

@@ -15,7 +15,6 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -152,16 +151,6 @@ def test_metrics_parse_during_a_run_and_match_its_closing_line(mosquitto, tmp_pa
     assert after["fer_edge_mqtt_refused_total{}"] == refused
     assert after["fer_edge_mqtt_events_dropped_total{}"] == dropped
     assert after["fer_edge_mqtt_events_unsent_total{}"] == unsent
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[Chromium]:
-    try:
-        chromium = Chromium(tmp_path / "profile", tmp_path / "chromium.log")
-    except BrowserError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    yield chromium
-    chromium.close()
 
 
 DASHBOARD_STATE = """(() => {

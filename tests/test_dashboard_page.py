@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from devkit.chromium import BrowserError, Chromium
+from devkit.chromium import Chromium
 from fer_edge.classifier import DEFAULT_LABELS, Expression, TFLiteExpressionClassifier
 from fer_edge.config import HttpConfig
 from fer_edge.faces import HaarFaceDetector
@@ -30,16 +29,6 @@ from fer_edge.web.server import LocalHttpServer
 pytestmark = [pytest.mark.browser]
 
 LABELS = list(DEFAULT_LABELS)
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[Chromium]:
-    try:
-        chromium = Chromium(tmp_path / "profile", tmp_path / "chromium.log")
-    except BrowserError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    yield chromium
-    chromium.close()
 
 
 def held_expression() -> Expression:
