@@ -18,7 +18,8 @@ from .logs import configure_logging
 
 EX_CONFIG = 78
 SOURCE_HELP = "video file, camera index, /dev/videoN, picamera2, csi, gst:PIPELINE or rtsp://..."
-MODEL_HELP = "int8 .tflite model (default: the bundled one)"
+MODEL_HELP = ("int8 .tflite model: a path, or a bundled one by name, fer_edge_int8.tflite or "
+              "fer_edge_fast_int8.tflite (default: fer_edge_int8.tflite)")
 
 
 def version() -> str:
@@ -134,14 +135,17 @@ def add_run(sub: argparse._SubParsersAction) -> None:
     """``fer-edge run``."""
     run = sub.add_parser("run", help="run the daemon")
     run.add_argument("--config", type=Path, help="TOML config file")
-    run.add_argument("--source", help=SOURCE_HELP)
-    run.add_argument("--model", help=MODEL_HELP)
-    run.add_argument("--detector", choices=("yunet", "haar"), help="face detector (default: yunet)")
+    run.add_argument("--source", help=f"{SOURCE_HELP} (source.spec; default: 0, the first camera)")
+    run.add_argument("--model", help=MODEL_HELP.replace("(default:", "(model.path; default:"))
+    run.add_argument("--detector", choices=("yunet", "haar"),
+                     help="face detector (detector.type; default: yunet)")
     run.add_argument("--mqtt-host", help="broker host (mqtt.host; default: localhost)")
     run.add_argument("--mqtt-port", type=ascii_int, help="broker port (mqtt.port; default: 1883)")
-    run.add_argument("--device-id", help="this board's name in the topics (default: the host name)")
+    run.add_argument("--device-id",
+                     help="this board's name in the topics (mqtt.device_id; default: the host name)")
     run.add_argument("--publish", choices=("every", "change"),
-                     help="an event per face per frame, or when a face's emotion changes (default: change)")
+                     help="an event per face per frame, or when a face's emotion changes "
+                          "(publish.mode; default: change)")
     run.add_argument("--realtime", action=argparse.BooleanOptionalAction, default=None,
                      help="pace video files at their frame rate (default) or run them flat out")
     run.add_argument("--loop", action="store_true", default=None,
@@ -213,8 +217,8 @@ def add_tools(sub: argparse._SubParsersAction) -> None:
     for parser in (install, uninstall):
         parser.add_argument("--dry-run", action="store_true", help="print every step, change nothing")
         parser.add_argument("--instance", metavar="NAME",
-                            help="one camera of several: the service fer-edge@NAME, reading "
-                                 "/etc/fer-edge/NAME.toml")
+                            help="one camera of several: the service fer-edge@NAME, whose config is "
+                                 "NAME.toml in the config directory")
         parser.add_argument("--unit-dir", type=Path, default=Path("/etc/systemd/system"),
                             help="where the systemd unit files go (default: /etc/systemd/system)")
 
