@@ -3,7 +3,8 @@
 The daemon composes it when something besides MQTT wants the events (the web page's /events
 stream, the /metrics counters): the loop keeps talking to one EventSink and knows nothing of
 who listens. A listener runs on the loop's thread, so it must only hand the event on (append
-to a bounded queue, bump a counter), never block; one that raises is logged and skipped.
+to a bounded queue, bump a counter), never block; one that raises is logged (a failure that
+recurs: once per 10 minutes, with how often) and the event goes on to the others.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .errors import BrokerError
+from .logs import RepeatedLog
 
 if TYPE_CHECKING:
     from .pipeline import EventSink
@@ -28,7 +30,7 @@ class TeeSink:
     def __init__(self, sink: EventSink, listeners: tuple[EventListener, ...] = ()) -> None:
         self.sink = sink
         self.listeners = list(listeners)
-        self._failed: set[int] = set()  # listeners whose failure was logged once
+        self._failures = RepeatedLog(log)
 
     def add_listener(self, listener: EventListener) -> None:
         """Hand every later event to ``listener`` as well."""
@@ -50,9 +52,9 @@ class TeeSink:
             try:
                 listener(event)
             except Exception:
-                if id(listener) not in self._failed:
-                    self._failed.add(id(listener))
-                    log.exception("event listener %r failed; it is skipped for this event", listener)
+                self._failures.log(logging.ERROR, f"listener {id(listener)}",
+                                   "event listener %r failed on an event; the others still get it",
+                                   listener, exc_info=True)
 
     def publish_stats(self, stats: dict[str, Any]) -> None:
         """Stats go to the sink only."""

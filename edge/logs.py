@@ -33,8 +33,9 @@ class RepeatedLog:
         self._last: dict[str, float] = {}
         self._count: dict[str, int] = {}
 
-    def log(self, level: int, key: str, message: str, *args: object) -> bool:
-        """Log ``message % args`` at ``level`` if ``key`` is due; True when it was logged."""
+    def log(self, level: int, key: str, message: str, *args: object, exc_info: bool = False) -> bool:
+        """Log ``message % args`` at ``level`` if ``key`` is due (with the exception being handled,
+        for ``exc_info``); True when it was logged."""
         now = self._clock()
         self._count[key] = self._count.get(key, 0) + 1
         last = self._last.get(key)
@@ -47,5 +48,5 @@ class RepeatedLog:
             minutes = min(now - last, self.window) / 60
             message += f" ({count} times in the last {minutes:.0f} minutes)" if minutes >= 1 else \
                 f" ({count} times in the last {minutes * 60:.0f} s)"
-        self.logger.log(level, message, *args)
+        self.logger.log(level, message, *args, exc_info=exc_info)
         return True
