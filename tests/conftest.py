@@ -137,3 +137,15 @@ def browser(tmp_path: Path) -> Iterator[Chromium]:
         pytest.fail(str(exc), pytrace=False)
     yield chromium
     chromium.close()
+
+
+@pytest.fixture
+def checkout_anywhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lets install-service plan a unit for this test run's Python wherever the checkout lies.
+
+    Under /tmp (a clone made there), install-service rightly refuses that Python: PrivateTmp=yes
+    would hide it. Tests about something else take this fixture; the refusal has tests of its own
+    (test_service.py, test_a_python_under_tmp_is_refused_before_writing_a_unit_that_cannot_start).
+    """
+    from fer_edge.tools import service
+    monkeypatch.setattr(service, "TMP_DIRS", ())

@@ -56,6 +56,7 @@ def test_a_unit_without_the_lines_the_template_changes_is_refused() -> None:
         instances.template_from_unit(SHIPPED_UNIT.read_text().replace("SyslogIdentifier=fer-edge\n", ""))
 
 
+@pytest.mark.usefixtures("checkout_anywhere")
 def test_the_instance_plan_writes_its_own_config_and_the_template_and_enables_the_instance(
         tmp_path: Path, capsys, no_such_user) -> None:
     steps = plan(tmp_path, "--instance", "door")
@@ -82,6 +83,7 @@ def test_the_instance_plan_writes_its_own_config_and_the_template_and_enables_th
     assert service.RunCommand(("systemctl", "try-restart", "fer-edge@hall.service")) in again
 
 
+@pytest.mark.usefixtures("checkout_anywhere")
 def test_the_template_rendered_for_this_machine_passes_systemd_analyze_verify(tmp_path: Path,
                                                                              no_such_user) -> None:
     binary = shutil.which("systemd-analyze") or "/usr/bin/systemd-analyze"

@@ -329,6 +329,7 @@ def test_cli_refuses_without_root_and_validates_the_user(monkeypatch, tmp_path):
         args.func(args)
 
 
+@pytest.mark.usefixtures("checkout_anywhere")
 def test_cli_dry_run_uses_the_running_python(tmp_path, capsys, no_such_user):
     parser = build_parser()
     args = parser.parse_args(["install-service", "--dry-run", "--no-jetson",

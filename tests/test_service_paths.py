@@ -51,6 +51,7 @@ def outside_tmp() -> Iterator[Path]:
 
 
 @pytest.mark.parametrize("name", ODD_NAMES)
+@pytest.mark.usefixtures("checkout_anywhere")
 def test_a_hostile_path_verifies_and_adds_no_directive(tmp_path: Path, outside_tmp: Path, name: str) -> None:
     # systemd refuses \, " and ' in an executable's path: those are refused first (below)
     venv = outside_tmp / (name if not set(name) & set(service.EXEC_UNSAFE) else "venv") / "bin"
