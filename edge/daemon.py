@@ -21,6 +21,7 @@ from .config.secrets import mqtt_password
 from .events import EventPolicy
 from .faces import FaceDetector, build_detector
 from .fanout import TeeSink
+from .logs import plural
 from .mqtt.state import BoardState, state_topic
 from .notify import SystemdNotifier
 from .pipeline import EventSink, ExpressionClassifier, Pipeline
@@ -79,11 +80,6 @@ def build_publisher(config: Config, **options: Any) -> MqttPublisher:
 
     password = mqtt_password(config.mqtt)
     return MqttPublisher(config.mqtt, device_id=config.device_id, password=password, **options)
-
-
-def plural(count: int, noun: str) -> str:
-    """'1 event', '2 events'."""
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def frames_summary(pipeline: Pipeline) -> str:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .logs import plural
+
 
 @dataclass(frozen=True)
 class Health:
@@ -35,7 +37,7 @@ class Health:
     def status_line(self) -> str:
         """systemd's STATUS= line: what ``systemctl status`` shows."""
         if self.camera_up:
-            return f"{self.fps:.1f} fps, {self.faces} face{'' if self.faces == 1 else 's'}"
+            return f"{self.fps:.1f} fps, {plural(self.faces, 'face')}"
         if self.stuck is not None:
             return f"{self.source} stuck in {self.stuck}; no frames, waiting for the watchdog to restart"
         if self.reopening:

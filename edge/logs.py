@@ -19,6 +19,11 @@ def configure_logging(level: str) -> None:
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 
 
+def plural(count: int, noun: str) -> str:
+    """'1 event', '2 events': a count in a log or status line."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 class RepeatedLog:
     """Logs a fault the first time, then at most once per ``window`` seconds with how often it recurred.
 

@@ -21,6 +21,7 @@ from .errors import BrokerError
 from .events import EventPolicy, make_event
 from .faces import FaceDetector, crop_face
 from .health import Health
+from .logs import plural
 from .sources import Frame, FrameGrabber, to_gray
 from .stats import RateMeter, StageTimes
 from .tracking import FaceTracker, Track
@@ -189,7 +190,7 @@ class Pipeline:
                 if self.grabber.error:
                     raise self.grabber.error
                 read = self.grabber.frames_read
-                log.info("source ended after %d frame%s read from it", read, "" if read == 1 else "s")
+                log.info("source ended after %s read from it", plural(read, "frame"))
                 break
             if self.publisher and time.monotonic() >= next_stats:
                 self.publisher.publish_stats(self.stats())
