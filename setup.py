@@ -33,7 +33,7 @@ setup(
         "tomli>=2; python_version<'3.11'",
     ],
     extras_require={
-        "convert": ["tensorflow-cpu>=2.16", "matplotlib>=3.7"],
+        "convert": ["tensorflow-cpu>=2.16", "matplotlib>=3.7", "scikit-learn>=1.3"],
         "picamera2": ["picamera2>=0.3.17"],
         # the opt-in web page (http.enabled): imported only when it is on
         "web": WEB,

@@ -4,6 +4,8 @@ r"""How the pipeline reads real faces: labelled photos from outside FER2013, and
     python scripts/research/real_faces.py wild ../shared/data/wild --model fer_edge_fast_int8.tflite
     python scripts/research/real_faces.py wild ../shared/data/wild --detector haar --scores scores.json
     python scripts/research/real_faces.py crops ../shared/data/wild --split dev --out wild_dev.npz
+    python scripts/research/real_faces.py crops ../shared/data/wild --folds 5 --leave-out 0 --out fold0.npz
+    python scripts/research/real_faces.py cv ../shared/data/wild --models fold0.tflite ... fold4.tflite
     python scripts/research/real_faces.py clip ../shared/media/video/fer_woman2.mp4
 
 ``wild``: ``fer-edge predict``'s path on every photo of a folder with a ``labels.csv``
@@ -13,9 +15,15 @@ set and for its two halves by person (``dev`` and ``held-out``: a photo's person
 before ``_NNNN``; the halves come from a hash of the name, so a person is never in both).
 A photo with no face found counts as wrong. ``--scores`` writes each photo's probabilities.
 
-``crops``: the largest face of each photo of one half (``--split dev``), cropped to 48x48 by the
-device's own crop path, as training data for ``fer-convert train --extra-data`` (an npz like
-fer2013.npz, every face in Training).
+``crops``: the largest face of each photo of one half (``--split dev``), or of every fold but one
+(``--folds 5 --leave-out K``), cropped to 48x48 by the device's own crop path, as training data
+for ``fer-convert train --extra-data`` (an npz like fer2013.npz, every face in Training).
+
+``cv``: person-disjoint cross-validation. The people are dealt into as many folds as models are
+given, each expression spread over the folds about evenly (scikit-learn's greedy
+``StratifiedGroupKFold``, fixed seed); every photo is read by the model of its fold, the one
+trained with ``crops --leave-out`` that fold, so each figure comes from people its model never
+saw. The tables are printed as ``wild`` prints them, for all photos and for each half.
 
 ``clip``: ``fer-edge run``'s loop over a video with the config's settings (every frame, no
 broker): the share of each published label over all per-frame results (what
@@ -31,6 +39,7 @@ import hashlib
 import json
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -55,6 +64,20 @@ def split_of(image: str) -> str:
     return "held-out" if hashlib.sha1(person(image).encode()).digest()[0] % 2 else "dev"
 
 
+def fold_of(rows: list[dict], folds: int) -> list[int]:
+    """Each row's fold (0 to ``folds``-1): whole people per fold, each expression spread about evenly."""
+    from sklearn.model_selection import StratifiedGroupKFold  # host-side research only
+
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=0)
+    fold = [0] * len(rows)
+    emotions = [row["emotion"] for row in rows]
+    people = [person(row["image"]) for row in rows]
+    for k, (_, test) in enumerate(splitter.split(np.zeros(len(rows)), emotions, people)):
+        for i in test:
+            fold[i] = k
+    return fold
+
+
 def recall_table(truth: list[str], predicted: list[str | None], labels: tuple[str, ...]) -> dict:
     """Accuracy, macro recall over the labels present, per-label recall and the confusion counts."""
     present = [label for label in labels if label in truth]
@@ -66,23 +89,28 @@ def recall_table(truth: list[str], predicted: list[str | None], labels: tuple[st
             "recall": recall, "confusion": {t: dict(c) for t, c in confusion.items()}}
 
 
-def evaluate_wild(folder: Path, model: str | None, detector: str, scores_out: Path | None) -> dict:
-    """Every photo of ``folder/labels.csv`` through the still-image path; the tables by split."""
-    predictor = FacePredictor(still_detector(DetectorConfig(type=detector)),
-                              TFLiteExpressionClassifier(model))
-    labels = predictor.classifier.labels
-    rows = list(csv.DictReader((folder / "labels.csv").open()))
+def evaluate_wild(folder: Path, models: list[str | None], detector: str,
+                  scores_out: Path | None) -> dict:
+    """Every photo of ``folder/labels.csv`` through the still-image path; the tables by split.
+
+    One model reads every photo; several (cross-validation) each read their own fold's photos.
+    """
+    detect = still_detector(DetectorConfig(type=detector))
+    predictors = [FacePredictor(detect, TFLiteExpressionClassifier(model)) for model in models]
+    labels = predictors[0].classifier.labels
+    rows = read_rows(folder)
+    fold = fold_of(rows, len(models)) if len(models) > 1 else [0] * len(rows)
     predicted: list[str | None] = []
     scores: dict[str, list[float] | None] = {}
-    for row in rows:
+    for row, k in zip(rows, fold, strict=True):
         image = cv2.imread(str(folder / "images" / row["image"]), cv2.IMREAD_COLOR)
-        results = predictor.classify(image) if image is not None else []
+        results = predictors[k].classify(image) if image is not None else []
         best = results[0][1] if results else None
         predicted.append(best.label if best else None)
-        scores[row["image"]] = [round(best.scores[k], 5) for k in labels] if best else None
+        scores[row["image"]] = [round(best.scores[label], 5) for label in labels] if best else None
     if scores_out:
         scores_out.write_text(json.dumps({"labels": list(labels), "scores": scores}) + "\n")
-    report = {"model": str(predictor.classifier.model_path), "detector": detector,
+    report = {"model": ", ".join(str(p.classifier.model_path) for p in predictors), "detector": detector,
               "faces_found": sum(p is not None for p in predicted) / len(rows)}
     for split in SPLITS:
         keep = [i for i, row in enumerate(rows) if split == "all" or split_of(row["image"]) == split]
@@ -90,12 +118,18 @@ def evaluate_wild(folder: Path, model: str | None, detector: str, scores_out: Pa
     return report
 
 
-def write_crops(folder: Path, split: str, out: Path) -> int:
-    """The largest face of each photo of ``split``, as the classifier sees it, into an npz."""
+def read_rows(folder: Path) -> list[dict]:
+    """``folder/labels.csv``'s rows (``image``, ``emotion``)."""
+    with (folder / "labels.csv").open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def write_crops(folder: Path, keep: Callable[[int, dict], bool], out: Path) -> int:
+    """The largest face of each photo ``keep`` takes, as the classifier sees it, into an npz."""
     predictor = FacePredictor(still_detector(DetectorConfig()), TFLiteExpressionClassifier())
     images, labels = [], []
-    for row in csv.DictReader((folder / "labels.csv").open()):
-        if split_of(row["image"]) != split:
+    for i, row in enumerate(read_rows(folder)):
+        if not keep(i, row):
             continue
         image = cv2.imread(str(folder / "images" / row["image"]), cv2.IMREAD_COLOR)
         faces = predictor.detect(image) if image is not None else []
@@ -155,26 +189,46 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="what", required=True)
     wild = sub.add_parser("wild", help="labelled photos: recall per class, confusion, accuracy, macro recall")
     wild.add_argument("folder", type=Path, help="a folder with labels.csv and images/")
-    wild.add_argument("--scores", type=Path, help="write each photo's probabilities here (JSON)")
     crops = sub.add_parser("crops", help="one half's faces, cropped as the device does, as training data")
     crops.add_argument("folder", type=Path, help="a folder with labels.csv and images/")
-    crops.add_argument("--split", choices=SPLITS[1:], default="dev")
+    crops.add_argument("--split", choices=SPLITS, default="dev", help="the half to crop (default: dev)")
+    crops.add_argument("--folds", type=int, help="instead of a half: every fold but --leave-out's")
+    crops.add_argument("--leave-out", type=int, help="the fold (0 to FOLDS-1) to leave out")
     crops.add_argument("--out", type=Path, required=True, help="the .npz to write")
+    cv = sub.add_parser("cv", help="person-disjoint cross-validation: each fold read by its own model")
+    cv.add_argument("folder", type=Path, help="a folder with labels.csv and images/")
+    cv.add_argument("--models", nargs="+", required=True,
+                    help="one .tflite per fold, in fold order (trained with crops --leave-out K)")
     clip = sub.add_parser("clip", help="a video: label shares and emotion changes per minute")
     clip.add_argument("clip", type=Path)
     clip.add_argument("--config", help="a fer-edge config file (default: the defaults)")
-    for p in (wild, clip):
-        p.add_argument("--model", help="a .tflite model (default: the shipped default model)")
-        p.add_argument("--detector", choices=("yunet", "haar"), default="yunet" if p is wild else None)
+    for p in (wild, cv, clip):
+        if p is not cv:
+            p.add_argument("--model", help="a .tflite model (default: the shipped default model)")
+        p.add_argument("--detector", choices=("yunet", "haar"), default=None if p is clip else "yunet")
         p.add_argument("--json", action="store_true", help="print the report as JSON")
+    for p in (wild, cv):
+        p.add_argument("--scores", type=Path, help="write each photo's probabilities here (JSON)")
     args = parser.parse_args(argv)
-    if args.what == "wild":
-        if not (args.folder / "labels.csv").is_file():
-            parser.error(f"{args.folder} has no labels.csv")
-        report = evaluate_wild(args.folder, args.model, args.detector, args.scores)
+    if args.what in ("wild", "cv", "crops") and not (args.folder / "labels.csv").is_file():
+        parser.error(f"{args.folder} has no labels.csv")
+    if args.what in ("wild", "cv"):
+        models = args.models if args.what == "cv" else [args.model]
+        if args.what == "cv" and len(models) < 2:
+            parser.error("cv needs one model per fold, at least two")
+        report = evaluate_wild(args.folder, models, args.detector, args.scores)
         print(json.dumps(report, indent=1)) if args.json else print_wild(report)
     elif args.what == "crops":
-        print(f"wrote {write_crops(args.folder, args.split, args.out)} faces to {args.out}")
+        if (args.folds is None) != (args.leave_out is None):
+            parser.error("--folds and --leave-out go together")
+        if args.folds is not None and not (args.folds >= 2 and 0 <= args.leave_out < args.folds):
+            parser.error("--folds must be at least 2 and --leave-out between 0 and FOLDS-1")
+        if args.folds is not None:
+            fold = fold_of(read_rows(args.folder), args.folds)
+            keep = lambda i, row: fold[i] != args.leave_out  # noqa: E731
+        else:
+            keep = lambda i, row: args.split == "all" or split_of(row["image"]) == args.split  # noqa: E731
+        print(f"wrote {write_crops(args.folder, keep, args.out)} faces to {args.out}")
     else:
         if not args.clip.is_file():
             parser.error(f"{args.clip} is not a file")
