@@ -54,3 +54,19 @@ def test_a_person_is_in_one_fold_and_the_expressions_are_spread(real_faces):
 def test_person_is_the_name_before_the_photo_number(real_faces):
     assert real_faces.person("Anna_Kournikova_0011.jpg") == "Anna_Kournikova"
     assert real_faces.person("Dileep_105.jpg") == "Dileep"
+
+
+def test_intervals_by_person_hold_the_figure_and_pair_two_readings(real_faces):
+    rows = photos()
+    truth = [row["emotion"] for row in rows]
+    people = [real_faces.person(row["image"]) for row in rows]
+    # one reading: right on everything but Person_3 (who holds most disgust photos)
+    read = [t if who != "Person_3" else "neutral" for t, who in zip(truth, people, strict=True)]
+    table = real_faces.recall_table(truth, read, ("happy", "neutral", "disgust"))
+    interval = real_faces.person_interval(truth, read, people)
+    assert interval["accuracy"][0] < table["accuracy"] <= interval["accuracy"][1]
+    assert interval["macro_recall"][0] < table["macro_recall"] < interval["macro_recall"][1]
+    # the same reading against itself differs by nothing; against a perfect one, only by Person_3
+    assert real_faces.person_interval(truth, read, people, baseline=read)["accuracy"] == [0.0, 0.0]
+    paired = real_faces.person_interval(truth, read, people, baseline=truth)
+    assert paired["accuracy"][1] <= 0.0 and paired["macro_recall"][0] < -0.1

@@ -6,13 +6,15 @@ r"""How the pipeline reads real faces: labelled photos from outside FER2013, and
     python scripts/research/real_faces.py crops ../shared/data/wild --split dev --out wild_dev.npz
     python scripts/research/real_faces.py crops ../shared/data/wild --folds 5 --leave-out 0 --out fold0.npz
     python scripts/research/real_faces.py cv ../shared/data/wild --models fold0.tflite ... fold4.tflite
+    python scripts/research/real_faces.py compare ../shared/data/wild new.json old.json --split held-out
     python scripts/research/real_faces.py clip ../shared/media/video/fer_woman2.mp4
 
 ``wild``: ``fer-edge predict``'s path on every photo of a folder with a ``labels.csv``
 (``image,emotion``): the largest face's label, per class recall, the confusion matrix,
 accuracy and macro recall (the mean recall over the classes that have photos), for the whole
 set and for its two halves by person (``dev`` and ``held-out``: a photo's person is its name
-before ``_NNNN``; the halves come from a hash of the name, so a person is never in both).
+before ``_NNNN``; the halves come from a hash of the name, so a person is never in both), each
+with a 95% interval from drawing the people again (a few people hold most of the rarer classes).
 A photo with no face found counts as wrong. ``--scores`` writes each photo's probabilities.
 
 ``crops``: the largest face of each photo of one half (``--split dev``), or of every fold but one
@@ -24,6 +26,9 @@ given, each expression spread over the folds about evenly (scikit-learn's greedy
 ``StratifiedGroupKFold``, fixed seed); every photo is read by the model of its fold, the one
 trained with ``crops --leave-out`` that fold, so each figure comes from people its model never
 saw. The tables are printed as ``wild`` prints them, for all photos and for each half.
+
+``compare``: two ``--scores`` files of the same photos: each one's accuracy, macro recall and
+per-class recall, and a 95% interval of the difference from the same draws of people (paired).
 
 ``clip``: ``fer-edge run``'s loop over a video with the config's settings (every frame, no
 broker): the share of each published label over all per-frame results (what
@@ -89,6 +94,62 @@ def recall_table(truth: list[str], predicted: list[str | None], labels: tuple[st
             "recall": recall, "confusion": {t: dict(c) for t, c in confusion.items()}}
 
 
+def person_interval(truth: list[str], predicted: list[str | None], people: list[str],
+                    baseline: list[str | None] | None = None, rounds: int = 2000,
+                    seed: int = 0) -> dict[str, list[float]]:
+    """95% intervals of accuracy and macro recall when the people are drawn again (bootstrap).
+
+    A few people hold many of the rarer classes' photos, so the interval is by person, not by
+    photo: each round draws as many people as there are, with replacement, with all their photos.
+    With ``baseline`` (another reading of the same photos), the interval of the difference,
+    ``predicted`` minus ``baseline``, over the same draws (a paired comparison).
+    """
+    classes = sorted(set(truth))
+    names = sorted(set(people))
+    shown = np.zeros((len(names), len(classes)))  # photos of each class per person
+
+    def right_of(read: list[str | None]) -> np.ndarray:  # of them, read right
+        right = np.zeros_like(shown)
+        for t, p, who in zip(truth, read, people, strict=True):
+            right[names.index(who), classes.index(t)] += t == p
+        return right
+
+    for t, who in zip(truth, people, strict=True):
+        shown[names.index(who), classes.index(t)] += 1
+    rng = np.random.default_rng(seed)
+    weights = np.stack([np.bincount(draw, minlength=len(names))
+                        for draw in rng.integers(0, len(names), size=(rounds, len(names)))])
+    shown_r = weights @ shown  # rounds x classes
+
+    def figures(read: list[str | None]) -> tuple[np.ndarray, np.ndarray]:
+        right_r = weights @ right_of(read)
+        recall = np.where(shown_r > 0, right_r / np.maximum(shown_r, 1), np.nan)
+        return right_r.sum(1) / shown_r.sum(1), np.nanmean(recall, axis=1)
+
+    accuracy, macro = figures(predicted)
+    if baseline is not None:
+        accuracy_b, macro_b = figures(baseline)
+        accuracy, macro = accuracy - accuracy_b, macro - macro_b
+    return {"accuracy": [float(v) for v in np.percentile(accuracy, [2.5, 97.5])],
+            "macro_recall": [float(v) for v in np.percentile(macro, [2.5, 97.5])]}
+
+
+def compare_scores(folder: Path, new: Path, old: Path, split: str) -> dict:
+    """Two ``--scores`` files of the same photos: each one's figures and the paired difference."""
+    rows = [row for row in read_rows(folder) if split == "all" or split_of(row["image"]) == split]
+    truth, people = [row["emotion"] for row in rows], [person(row["image"]) for row in rows]
+    reads = []
+    for path in (new, old):
+        saved = json.loads(path.read_text())
+        reads.append([None if saved["scores"].get(row["image"]) is None
+                      else saved["labels"][int(np.argmax(saved["scores"][row["image"]]))] for row in rows])
+    tables = [recall_table(truth, read, DEFAULT_LABELS) for read in reads]
+    return {"split": split, "photos": len(rows), "new": str(new), "old": str(old),
+            "accuracy": [t["accuracy"] for t in tables], "macro_recall": [t["macro_recall"] for t in tables],
+            "recall": {label: [t["recall"][label] for t in tables] for label in tables[0]["recall"]},
+            "difference_interval": person_interval(truth, reads[0], people, baseline=reads[1])}
+
+
 def evaluate_wild(folder: Path, models: list[str | None], detector: str,
                   scores_out: Path | None) -> dict:
     """Every photo of ``folder/labels.csv`` through the still-image path; the tables by split.
@@ -114,7 +175,10 @@ def evaluate_wild(folder: Path, models: list[str | None], detector: str,
               "faces_found": sum(p is not None for p in predicted) / len(rows)}
     for split in SPLITS:
         keep = [i for i, row in enumerate(rows) if split == "all" or split_of(row["image"]) == split]
-        report[split] = recall_table([rows[i]["emotion"] for i in keep], [predicted[i] for i in keep], labels)
+        truth, read = [rows[i]["emotion"] for i in keep], [predicted[i] for i in keep]
+        report[split] = recall_table(truth, read, labels)
+        people = [person(rows[i]["image"]) for i in keep]
+        report[split]["interval_by_person"] = person_interval(truth, read, people)
     return report
 
 
@@ -172,8 +236,10 @@ def print_wild(report: dict) -> None:
     print(f"model {report['model']}, detector {report['detector']}, faces found {report['faces_found']:.1%}")
     for split in SPLITS:
         table = report[split]
-        print(f"\n{split}: {table['photos']} photos, accuracy {table['accuracy']:.1%}, "
-              f"macro recall {table['macro_recall']:.3f}")
+        accuracy, macro = table["interval_by_person"]["accuracy"], table["interval_by_person"]["macro_recall"]
+        print(f"\n{split}: {table['photos']} photos, accuracy {table['accuracy']:.1%} "
+              f"({accuracy[0]:.1%}-{accuracy[1]:.1%}), macro recall {table['macro_recall']:.3f} "
+              f"({macro[0]:.3f}-{macro[1]:.3f}); 95% intervals with the people drawn again")
         present = list(table["recall"])
         columns = [*DEFAULT_LABELS, "no face"]
         print(f"{'true/read as':>14} " + " ".join(f"{c[:7]:>7}" for c in columns) + "   recall")
@@ -181,6 +247,19 @@ def print_wild(report: dict) -> None:
             row = table["confusion"][label]
             print(f"{label:>14} " + " ".join(f"{row.get(c, 0):>7}" for c in columns)
                   + f"   {table['recall'][label]:.3f}")
+
+
+def print_comparison(report: dict) -> None:
+    """Two readings of the same photos, side by side, with the paired difference's interval."""
+    interval = report["difference_interval"]
+    print(f"{report['split']}: {report['photos']} photos; new {report['new']}, old {report['old']}")
+    for name, fmt, scale in (("accuracy", ".1f", 100), ("macro_recall", ".3f", 1)):
+        new, old = report[name]
+        low, high = interval[name]
+        print(f"{name:>14}: new {new * scale:{fmt}}, old {old * scale:{fmt}}, difference "
+              f"{(new - old) * scale:+{fmt}} (95% by person: {low * scale:+{fmt}} to {high * scale:+{fmt}})")
+    for label, (new, old) in report["recall"].items():
+        print(f"{label:>14}: new {new:.3f}, old {old:.3f}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -199,6 +278,11 @@ def main(argv: list[str] | None = None) -> int:
     cv.add_argument("folder", type=Path, help="a folder with labels.csv and images/")
     cv.add_argument("--models", nargs="+", required=True,
                     help="one .tflite per fold, in fold order (trained with crops --leave-out K)")
+    compare = sub.add_parser("compare", help="two --scores files of the same photos, compared by person")
+    compare.add_argument("folder", type=Path, help="a folder with labels.csv and images/")
+    compare.add_argument("new", type=Path, help="a --scores file")
+    compare.add_argument("old", type=Path, help="the --scores file to compare against")
+    compare.add_argument("--split", choices=SPLITS, default="held-out", help="the photos (default: held-out)")
     clip = sub.add_parser("clip", help="a video: label shares and emotion changes per minute")
     clip.add_argument("clip", type=Path)
     clip.add_argument("--config", help="a fer-edge config file (default: the defaults)")
@@ -210,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     for p in (wild, cv):
         p.add_argument("--scores", type=Path, help="write each photo's probabilities here (JSON)")
     args = parser.parse_args(argv)
-    if args.what in ("wild", "cv", "crops") and not (args.folder / "labels.csv").is_file():
+    if args.what in ("wild", "cv", "crops", "compare") and not (args.folder / "labels.csv").is_file():
         parser.error(f"{args.folder} has no labels.csv")
     if args.what in ("wild", "cv"):
         models = args.models if args.what == "cv" else [args.model]
@@ -218,6 +302,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("cv needs one model per fold, at least two")
         report = evaluate_wild(args.folder, models, args.detector, args.scores)
         print(json.dumps(report, indent=1)) if args.json else print_wild(report)
+    elif args.what == "compare":
+        print_comparison(compare_scores(args.folder, args.new, args.old, args.split))
     elif args.what == "crops":
         if (args.folds is None) != (args.leave_out is None):
             parser.error("--folds and --leave-out go together")
