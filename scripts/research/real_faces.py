@@ -5,7 +5,7 @@ r"""How the pipeline reads real faces: labelled photos from outside FER2013, and
     python scripts/research/real_faces.py wild ../shared/data/wild --detector haar --scores scores.json
     python scripts/research/real_faces.py crops ../shared/data/wild --split dev --out wild_dev.npz
     python scripts/research/real_faces.py crops ../shared/data/wild --folds 5 --leave-out 0 --out fold0.npz
-    python scripts/research/real_faces.py cv ../shared/data/wild --models fold0.tflite ... fold4.tflite
+    python scripts/research/real_faces.py cv ../shared/data/wild fold0.tflite fold1.tflite fold2.tflite ...
     python scripts/research/real_faces.py compare ../shared/data/wild new.json old.json --split held-out
     python scripts/research/real_faces.py clip ../shared/media/video/fer_woman2.mp4
 
@@ -21,11 +21,11 @@ A photo with no face found counts as wrong. ``--scores`` writes each photo's pro
 (``--folds 5 --leave-out K``), cropped to 48x48 by the device's own crop path, as training data
 for ``fer-convert train --extra-data`` (an npz like fer2013.npz, every face in Training).
 
-``cv``: person-disjoint cross-validation. The people are dealt into as many folds as models are
-given, each expression spread over the folds about evenly (scikit-learn's greedy
+``cv``: cross-validation by person. The people are dealt into as many folds as models are given
+(whole people per fold, each fold's share of each expression near the whole set's: scikit-learn's
 ``StratifiedGroupKFold``, fixed seed); every photo is read by the model of its fold, the one
-trained with ``crops --leave-out`` that fold, so each figure comes from people its model never
-saw. The tables are printed as ``wild`` prints them, for all photos and for each half.
+trained on ``crops --folds N --leave-out K`` with the same N, so each figure comes from people its
+model never saw. The tables are printed as ``wild`` prints them, for all photos and each half.
 
 ``compare``: two ``--scores`` files of the same photos: each one's accuracy, macro recall and
 per-class recall, and a 95% interval of the difference from the same draws of people (paired).
@@ -39,8 +39,6 @@ sends, as the ``change`` events of each face track).
 from __future__ import annotations
 
 import argparse
-import csv
-import hashlib
 import json
 import sys
 from collections import Counter
@@ -52,102 +50,21 @@ import numpy as np
 from fer_edge.classifier import DEFAULT_LABELS, TFLiteExpressionClassifier
 from fer_edge.config import DetectorConfig, load_config
 from fer_edge.daemon import build_pipeline
+from fer_edge.errors import EdgeError
 from fer_edge.faces import crop_face
 from fer_edge.photos import FacePredictor, still_detector
 from fer_edge.sources import to_gray
-
-SPLITS = ("all", "dev", "held-out")
-
-
-def person(image: str) -> str:
-    """The person a wild photo shows: its name before ``_NNNN``."""
-    return Path(image).stem.rsplit("_", 1)[0]
-
-
-def split_of(image: str) -> str:
-    """``dev`` or ``held-out``, fixed per person (half the people each, by a hash of the name)."""
-    return "held-out" if hashlib.sha1(person(image).encode()).digest()[0] % 2 else "dev"
-
-
-def fold_of(rows: list[dict], folds: int) -> list[int]:
-    """Each row's fold (0 to ``folds``-1): whole people per fold, each expression spread about evenly."""
-    from sklearn.model_selection import StratifiedGroupKFold  # host-side research only
-
-    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=0)
-    fold = [0] * len(rows)
-    emotions = [row["emotion"] for row in rows]
-    people = [person(row["image"]) for row in rows]
-    for k, (_, test) in enumerate(splitter.split(np.zeros(len(rows)), emotions, people)):
-        for i in test:
-            fold[i] = k
-    return fold
-
-
-def recall_table(truth: list[str], predicted: list[str | None], labels: tuple[str, ...]) -> dict:
-    """Accuracy, macro recall over the labels present, per-label recall and the confusion counts."""
-    present = [label for label in labels if label in truth]
-    pairs = list(zip(truth, predicted, strict=True))
-    confusion = {t: Counter(p or "no face" for tt, p in pairs if tt == t) for t in present}
-    recall = {t: confusion[t][t] / sum(confusion[t].values()) for t in present}
-    return {"photos": len(truth), "accuracy": sum(t == p for t, p in pairs) / max(len(truth), 1),
-            "macro_recall": float(np.mean(list(recall.values()))) if recall else 0.0,
-            "recall": recall, "confusion": {t: dict(c) for t, c in confusion.items()}}
-
-
-def person_interval(truth: list[str], predicted: list[str | None], people: list[str],
-                    baseline: list[str | None] | None = None, rounds: int = 2000,
-                    seed: int = 0) -> dict[str, list[float]]:
-    """95% intervals of accuracy and macro recall when the people are drawn again (bootstrap).
-
-    A few people hold many of the rarer classes' photos, so the interval is by person, not by
-    photo: each round draws as many people as there are, with replacement, with all their photos.
-    With ``baseline`` (another reading of the same photos), the interval of the difference,
-    ``predicted`` minus ``baseline``, over the same draws (a paired comparison).
-    """
-    classes = sorted(set(truth))
-    names = sorted(set(people))
-    shown = np.zeros((len(names), len(classes)))  # photos of each class per person
-
-    def right_of(read: list[str | None]) -> np.ndarray:  # of them, read right
-        right = np.zeros_like(shown)
-        for t, p, who in zip(truth, read, people, strict=True):
-            right[names.index(who), classes.index(t)] += t == p
-        return right
-
-    for t, who in zip(truth, people, strict=True):
-        shown[names.index(who), classes.index(t)] += 1
-    rng = np.random.default_rng(seed)
-    weights = np.stack([np.bincount(draw, minlength=len(names))
-                        for draw in rng.integers(0, len(names), size=(rounds, len(names)))])
-    shown_r = weights @ shown  # rounds x classes
-
-    def figures(read: list[str | None]) -> tuple[np.ndarray, np.ndarray]:
-        right_r = weights @ right_of(read)
-        recall = np.where(shown_r > 0, right_r / np.maximum(shown_r, 1), np.nan)
-        return right_r.sum(1) / shown_r.sum(1), np.nanmean(recall, axis=1)
-
-    accuracy, macro = figures(predicted)
-    if baseline is not None:
-        accuracy_b, macro_b = figures(baseline)
-        accuracy, macro = accuracy - accuracy_b, macro - macro_b
-    return {"accuracy": [float(v) for v in np.percentile(accuracy, [2.5, 97.5])],
-            "macro_recall": [float(v) for v in np.percentile(macro, [2.5, 97.5])]}
-
-
-def compare_scores(folder: Path, new: Path, old: Path, split: str) -> dict:
-    """Two ``--scores`` files of the same photos: each one's figures and the paired difference."""
-    rows = [row for row in read_rows(folder) if split == "all" or split_of(row["image"]) == split]
-    truth, people = [row["emotion"] for row in rows], [person(row["image"]) for row in rows]
-    reads = []
-    for path in (new, old):
-        saved = json.loads(path.read_text())
-        reads.append([None if saved["scores"].get(row["image"]) is None
-                      else saved["labels"][int(np.argmax(saved["scores"][row["image"]]))] for row in rows])
-    tables = [recall_table(truth, read, DEFAULT_LABELS) for read in reads]
-    return {"split": split, "photos": len(rows), "new": str(new), "old": str(old),
-            "accuracy": [t["accuracy"] for t in tables], "macro_recall": [t["macro_recall"] for t in tables],
-            "recall": {label: [t["recall"][label] for t in tables] for label in tables[0]["recall"]},
-            "difference_interval": person_interval(truth, reads[0], people, baseline=reads[1])}
+from wild_stats import (
+    SPLITS,
+    WildDataError,
+    compare_scores,
+    fold_of,
+    person,
+    person_interval,
+    read_rows,
+    recall_table,
+    split_of,
+)
 
 
 def evaluate_wild(folder: Path, models: list[str | None], detector: str,
@@ -173,6 +90,8 @@ def evaluate_wild(folder: Path, models: list[str | None], detector: str,
         scores_out.write_text(json.dumps({"labels": list(labels), "scores": scores}) + "\n")
     report = {"model": ", ".join(str(p.classifier.model_path) for p in predictors), "detector": detector,
               "faces_found": sum(p is not None for p in predicted) / len(rows)}
+    if len(models) > 1:
+        report["fold_photos"] = [fold.count(k) for k in range(len(models))]
     for split in SPLITS:
         keep = [i for i, row in enumerate(rows) if split == "all" or split_of(row["image"]) == split]
         truth, read = [rows[i]["emotion"] for i in keep], [predicted[i] for i in keep]
@@ -180,12 +99,6 @@ def evaluate_wild(folder: Path, models: list[str | None], detector: str,
         people = [person(rows[i]["image"]) for i in keep]
         report[split]["interval_by_person"] = person_interval(truth, read, people)
     return report
-
-
-def read_rows(folder: Path) -> list[dict]:
-    """``folder/labels.csv``'s rows (``image``, ``emotion``)."""
-    with (folder / "labels.csv").open() as handle:
-        return list(csv.DictReader(handle))
 
 
 def write_crops(folder: Path, keep: Callable[[int, dict], bool], out: Path) -> int:
@@ -234,6 +147,8 @@ def evaluate_clip(clip: Path, config_path: str | None, model: str | None, detect
 def print_wild(report: dict) -> None:
     """The wild tables as text."""
     print(f"model {report['model']}, detector {report['detector']}, faces found {report['faces_found']:.1%}")
+    if "fold_photos" in report:
+        print("photos per fold: " + ", ".join(map(str, report["fold_photos"])))
     for split in SPLITS:
         table = report[split]
         accuracy, macro = table["interval_by_person"]["accuracy"], table["interval_by_person"]["macro_recall"]
@@ -262,55 +177,77 @@ def print_comparison(report: dict) -> None:
         print(f"{label:>14}: new {new:.3f}, old {old:.3f}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: wild, crops, cv, compare, clip."""
+    parser = argparse.ArgumentParser(description=__doc__.replace("``", "`"),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="what", required=True)
+    folder_help = "a folder with labels.csv (image,emotion) and images/"
     wild = sub.add_parser("wild", help="labelled photos: recall per class, confusion, accuracy, macro recall")
-    wild.add_argument("folder", type=Path, help="a folder with labels.csv and images/")
-    crops = sub.add_parser("crops", help="one half's faces, cropped as the device does, as training data")
-    crops.add_argument("folder", type=Path, help="a folder with labels.csv and images/")
-    crops.add_argument("--split", choices=SPLITS, default="dev", help="the half to crop (default: dev)")
-    crops.add_argument("--folds", type=int, help="instead of a half: every fold but --leave-out's")
+    wild.add_argument("folder", type=Path, help=folder_help)
+    crops = sub.add_parser("crops", help="faces of one half or of all folds but one, cropped as the "
+                                         "device does, as training data")
+    crops.add_argument("folder", type=Path, help=folder_help)
+    which = crops.add_mutually_exclusive_group()
+    which.add_argument("--split", choices=SPLITS, default="dev", help="the half to crop (default: dev)")
+    which.add_argument("--folds", type=int, help="instead of a half: every fold of FOLDS but --leave-out's")
     crops.add_argument("--leave-out", type=int, help="the fold (0 to FOLDS-1) to leave out")
     crops.add_argument("--out", type=Path, required=True, help="the .npz to write")
-    cv = sub.add_parser("cv", help="person-disjoint cross-validation: each fold read by its own model")
-    cv.add_argument("folder", type=Path, help="a folder with labels.csv and images/")
-    cv.add_argument("--models", nargs="+", required=True,
-                    help="one .tflite per fold, in fold order (trained with crops --leave-out K)")
+    cv = sub.add_parser("cv", help="cross-validation by person: each fold's photos read by that fold's model")
+    cv.add_argument("folder", type=Path, help=folder_help)
+    cv.add_argument("models", nargs="+", metavar="MODEL",
+                    help="one .tflite per fold, in fold order: model K trained on `crops --folds N "
+                         "--leave-out K` with N the number of models given")
     compare = sub.add_parser("compare", help="two --scores files of the same photos, compared by person")
-    compare.add_argument("folder", type=Path, help="a folder with labels.csv and images/")
-    compare.add_argument("new", type=Path, help="a --scores file")
+    compare.add_argument("folder", type=Path, help=folder_help)
+    compare.add_argument("new", type=Path, help="a --scores file of wild or cv")
     compare.add_argument("old", type=Path, help="the --scores file to compare against")
     compare.add_argument("--split", choices=SPLITS, default="held-out", help="the photos (default: held-out)")
     clip = sub.add_parser("clip", help="a video: label shares and emotion changes per minute")
-    clip.add_argument("clip", type=Path)
+    clip.add_argument("clip", type=Path, help="a video file")
     clip.add_argument("--config", help="a fer-edge config file (default: the defaults)")
     for p in (wild, cv, clip):
         if p is not cv:
             p.add_argument("--model", help="a .tflite model (default: the shipped default model)")
-        p.add_argument("--detector", choices=("yunet", "haar"), default=None if p is clip else "yunet")
+        p.add_argument("--detector", choices=("yunet", "haar"), default=None if p is clip else "yunet",
+                       help="the face detector (default: " + ("the config's" if p is clip else "yunet") + ")")
         p.add_argument("--json", action="store_true", help="print the report as JSON")
     for p in (wild, cv):
         p.add_argument("--scores", type=Path, help="write each photo's probabilities here (JSON)")
-    args = parser.parse_args(argv)
-    if args.what in ("wild", "cv", "crops", "compare") and not (args.folder / "labels.csv").is_file():
-        parser.error(f"{args.folder} has no labels.csv")
+    return parser
+
+
+def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """One subcommand; user errors go to ``parser.error``."""
+    if args.what != "clip":
+        if not (args.folder / "labels.csv").is_file():
+            parser.error(f"{args.folder} has no labels.csv")
+        unknown = {row["emotion"] for row in read_rows(args.folder)} - set(DEFAULT_LABELS)
+        if unknown:
+            parser.error(f"{args.folder / 'labels.csv'} names expressions the models do not know: "
+                         f"{', '.join(sorted(unknown))} (known: {', '.join(DEFAULT_LABELS)})")
     if args.what in ("wild", "cv"):
         models = args.models if args.what == "cv" else [args.model]
         if args.what == "cv" and len(models) < 2:
             parser.error("cv needs one model per fold, at least two")
+        if args.scores and not args.scores.parent.is_dir():
+            parser.error(f"--scores: {args.scores.parent} is not a folder")
         report = evaluate_wild(args.folder, models, args.detector, args.scores)
         print(json.dumps(report, indent=1)) if args.json else print_wild(report)
     elif args.what == "compare":
-        print_comparison(compare_scores(args.folder, args.new, args.old, args.split))
+        print_comparison(compare_scores(args.folder, args.new, args.old, args.split, DEFAULT_LABELS))
     elif args.what == "crops":
         if (args.folds is None) != (args.leave_out is None):
             parser.error("--folds and --leave-out go together")
-        if args.folds is not None and not (args.folds >= 2 and 0 <= args.leave_out < args.folds):
-            parser.error("--folds must be at least 2 and --leave-out between 0 and FOLDS-1")
+        if not args.out.parent.is_dir():
+            parser.error(f"--out: {args.out.parent} is not a folder")
+        rows = read_rows(args.folder)
         if args.folds is not None:
-            fold = fold_of(read_rows(args.folder), args.folds)
+            people = len({person(row["image"]) for row in rows})
+            if not (2 <= args.folds <= people and 0 <= args.leave_out < args.folds):
+                parser.error(f"--folds must be 2 to {people} (the people in labels.csv) and "
+                             "--leave-out 0 to FOLDS-1")
+            fold = fold_of(rows, args.folds)
             keep = lambda i, row: fold[i] != args.leave_out  # noqa: E731
         else:
             keep = lambda i, row: args.split == "all" or split_of(row["image"]) == args.split  # noqa: E731
@@ -326,6 +263,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{report['clip']}: {report['frames']} frames, {report['seconds']} s; published emotion "
                   f"per frame: {shares or 'no face'}; {report['changes']} changes "
                   f"({report['changes_per_minute']} a minute)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        run(args, parser)
+    except (WildDataError, EdgeError) as error:  # a bad labels.csv, scores file or model
+        parser.error(str(error))
     return 0
 
 
