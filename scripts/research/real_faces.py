@@ -59,15 +59,15 @@ from wild_stats import (
     WildDataError,
     compare_scores,
     fold_of,
+    in_split,
     person,
     person_interval,
     read_rows,
     recall_table,
-    split_of,
 )
 
 
-def evaluate_wild(folder: Path, models: list[str | None], detector: str,
+def evaluate_wild(folder: Path, rows: list[dict], models: list[str | None], detector: str,
                   scores_out: Path | None) -> dict:
     """Every photo of ``folder/labels.csv`` through the still-image path; the tables by split.
 
@@ -76,7 +76,6 @@ def evaluate_wild(folder: Path, models: list[str | None], detector: str,
     detect = still_detector(DetectorConfig(type=detector))
     predictors = [FacePredictor(detect, TFLiteExpressionClassifier(model)) for model in models]
     labels = predictors[0].classifier.labels
-    rows = read_rows(folder)
     fold = fold_of(rows, len(models)) if len(models) > 1 else [0] * len(rows)
     predicted: list[str | None] = []
     scores: dict[str, list[float] | None] = {}
@@ -93,7 +92,7 @@ def evaluate_wild(folder: Path, models: list[str | None], detector: str,
     if len(models) > 1:
         report["fold_photos"] = [fold.count(k) for k in range(len(models))]
     for split in SPLITS:
-        keep = [i for i, row in enumerate(rows) if split == "all" or split_of(row["image"]) == split]
+        keep = [i for i, row in enumerate(rows) if in_split(row["image"], split)]
         truth, read = [rows[i]["emotion"] for i in keep], [predicted[i] for i in keep]
         report[split] = recall_table(truth, read, labels)
         people = [person(rows[i]["image"]) for i in keep]
@@ -101,11 +100,11 @@ def evaluate_wild(folder: Path, models: list[str | None], detector: str,
     return report
 
 
-def write_crops(folder: Path, keep: Callable[[int, dict], bool], out: Path) -> int:
+def write_crops(folder: Path, rows: list[dict], keep: Callable[[int, dict], bool], out: Path) -> int:
     """The largest face of each photo ``keep`` takes, as the classifier sees it, into an npz."""
     predictor = FacePredictor(still_detector(DetectorConfig()), TFLiteExpressionClassifier())
     images, labels = [], []
-    for i, row in enumerate(read_rows(folder)):
+    for i, row in enumerate(rows):
         if not keep(i, row):
             continue
         image = cv2.imread(str(folder / "images" / row["image"]), cv2.IMREAD_COLOR)
@@ -222,7 +221,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     if args.what != "clip":
         if not (args.folder / "labels.csv").is_file():
             parser.error(f"{args.folder} has no labels.csv")
-        unknown = {row["emotion"] for row in read_rows(args.folder)} - set(DEFAULT_LABELS)
+        rows = read_rows(args.folder)
+        unknown = {row["emotion"] for row in rows} - set(DEFAULT_LABELS)
         if unknown:
             parser.error(f"{args.folder / 'labels.csv'} names expressions the models do not know: "
                          f"{', '.join(sorted(unknown))} (known: {', '.join(DEFAULT_LABELS)})")
@@ -232,16 +232,15 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
             parser.error("cv needs one model per fold, at least two")
         if args.scores and not args.scores.parent.is_dir():
             parser.error(f"--scores: {args.scores.parent} is not a folder")
-        report = evaluate_wild(args.folder, models, args.detector, args.scores)
+        report = evaluate_wild(args.folder, rows, models, args.detector, args.scores)
         print(json.dumps(report, indent=1)) if args.json else print_wild(report)
     elif args.what == "compare":
-        print_comparison(compare_scores(args.folder, args.new, args.old, args.split, DEFAULT_LABELS))
+        print_comparison(compare_scores(rows, args.new, args.old, args.split, DEFAULT_LABELS))
     elif args.what == "crops":
         if (args.folds is None) != (args.leave_out is None):
             parser.error("--folds and --leave-out go together")
         if not args.out.parent.is_dir():
             parser.error(f"--out: {args.out.parent} is not a folder")
-        rows = read_rows(args.folder)
         if args.folds is not None:
             people = len({person(row["image"]) for row in rows})
             if not (2 <= args.folds <= people and 0 <= args.leave_out < args.folds):
@@ -250,8 +249,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
             fold = fold_of(rows, args.folds)
             keep = lambda i, row: fold[i] != args.leave_out  # noqa: E731
         else:
-            keep = lambda i, row: args.split == "all" or split_of(row["image"]) == args.split  # noqa: E731
-        print(f"wrote {write_crops(args.folder, keep, args.out)} faces to {args.out}")
+            keep = lambda i, row: in_split(row["image"], args.split)  # noqa: E731
+        print(f"wrote {write_crops(args.folder, rows, keep, args.out)} faces to {args.out}")
     else:
         if not args.clip.is_file():
             parser.error(f"{args.clip} is not a file")

@@ -40,6 +40,11 @@ def split_of(image: str) -> str:
     return "held-out" if hashlib.sha1(person(image).encode()).digest()[0] % 2 else "dev"
 
 
+def in_split(image: str, split: str) -> bool:
+    """Whether a photo belongs to ``split`` (``all``, ``dev`` or ``held-out``)."""
+    return split == "all" or split_of(image) == split
+
+
 def fold_of(rows: list[dict], folds: int) -> list[int]:
     """Each row's fold (0 to ``folds``-1): whole people per fold.
 
@@ -81,18 +86,16 @@ def person_interval(truth: list[str], predicted: list[str | None], people: list[
     With ``baseline`` (another reading of the same photos), the interval of the difference,
     ``predicted`` minus ``baseline``, over the same draws (a paired comparison).
     """
-    classes = sorted(set(truth))
-    names = sorted(set(people))
+    names, who = np.unique(people, return_inverse=True)
+    classes, shown_class = np.unique(truth, return_inverse=True)
     shown = np.zeros((len(names), len(classes)))  # photos of each class per person
+    np.add.at(shown, (who, shown_class), 1)
 
     def right_of(read: list[str | None]) -> np.ndarray:  # of them, read right
         right = np.zeros_like(shown)
-        for t, p, who in zip(truth, read, people, strict=True):
-            right[names.index(who), classes.index(t)] += t == p
+        np.add.at(right, (who, shown_class), [t == p for t, p in zip(truth, read, strict=True)])
         return right
 
-    for t, who in zip(truth, people, strict=True):
-        shown[names.index(who), classes.index(t)] += 1
     rng = np.random.default_rng(seed)
     weights = np.stack([np.bincount(draw, minlength=len(names))
                         for draw in rng.integers(0, len(names), size=(rounds, len(names)))])
@@ -127,9 +130,9 @@ def read_scores(path: Path, rows: list[dict]) -> list[str | None]:
             for row in rows]
 
 
-def compare_scores(folder: Path, new: Path, old: Path, split: str, labels: tuple[str, ...]) -> dict:
+def compare_scores(rows: list[dict], new: Path, old: Path, split: str, labels: tuple[str, ...]) -> dict:
     """Two ``--scores`` files of the same photos: each one's figures and the paired difference."""
-    rows = [row for row in read_rows(folder) if split == "all" or split_of(row["image"]) == split]
+    rows = [row for row in rows if in_split(row["image"], split)]
     truth, people = [row["emotion"] for row in rows], [person(row["image"]) for row in rows]
     reads = [read_scores(path, rows) for path in (new, old)]
     tables = [recall_table(truth, read, labels) for read in reads]
