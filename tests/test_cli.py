@@ -23,18 +23,21 @@ def fer_edge(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
                           timeout=timeout, cwd=ROOT)
 
 
+def commands() -> dict[str, argparse.ArgumentParser]:
+    """Each ``fer-edge`` command's parser, by name."""
+    return next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+
 
 def test_every_option_of_every_command_has_help():
     """What ``fer-edge COMMAND --help`` lists: each option and argument with a line of its own."""
-    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     bare = [f"{name} {'/'.join(action.option_strings) or action.dest}"
-            for name, parser in commands.choices.items() for action in parser._actions
+            for name, parser in commands().items() for action in parser._actions
             if not action.help or not action.help.strip()]
     assert bare == []
 
+
 def subparser(name: str) -> argparse.ArgumentParser:
-    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
-    return commands.choices[name]
+    return commands()[name]
 
 
 def option_help(command: str, option: str) -> str:
@@ -42,9 +45,8 @@ def option_help(command: str, option: str) -> str:
 
 
 def test_every_option_with_a_default_shows_it_in_its_help():
-    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     hidden = []
-    for name, parser in commands.choices.items():
+    for name, parser in commands().items():
         for action in parser._actions:
             default = action.default
             if default in (None, False, argparse.SUPPRESS) or action.nargs == 0:

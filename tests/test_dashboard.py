@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import socket
 import threading
 import time
@@ -27,15 +26,12 @@ from fer_edge.config import load_config
 from fer_edge.daemon import Daemon
 from fer_edge.overlay import EMOTION_COLOURS
 from prometheus_client.parser import text_string_to_metric_families
-from support.daemon import DaemonProcess
+from support.daemon import DaemonProcess, closing_figures
 from support.mqtt import topic_is, wait_until
 
 pytestmark = [pytest.mark.slow]
 
 LABELS = {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
-CLOSING_LINE = re.compile(r"stopped: \d+ frames? read from the source, (\d+) processed[^;]*; (\d+) events?: "
-                          r"(\d+) acknowledged, (\d+) refused by the broker, (\d+) dropped \(queue full or "
-                          r"offline\), (\d+) not delivered at stop")
 
 
 def get_json(url: str) -> tuple[int, Any]:
@@ -136,9 +132,9 @@ def test_metrics_parse_during_a_run_and_match_its_closing_line(mosquitto, tmp_pa
         finally:
             runner.join(timeout=30)
             stop.set()
-    closing = CLOSING_LINE.search(caplog.text)
-    assert closing, caplog.text
-    frames, events, acked, refused, dropped, unsent = map(int, closing.groups())
+    closing = closing_figures(caplog.text)
+    frames, events, acked = closing["frames"], closing["events"], closing["acknowledged"]
+    refused, dropped, unsent = closing["refused"], closing["dropped"], closing["unsent"]
     # one face in every frame processed (a loaded machine may drop some of the 30 as a camera would)
     assert dropped == unsent == 0 and events == acked == frames >= 10
     text = daemon.dashboard.metrics.exposition().decode()  # the registry the page served, after the run

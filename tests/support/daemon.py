@@ -66,9 +66,14 @@ class DaemonProcess:
             self.process.wait()
 
     def summary(self) -> dict[str, int]:
-        """The closing line's figures: frames read and processed, events, acknowledged, refused, dropped,
-        unsent."""
-        match = CLOSING_LINE.search(self.log)
-        assert match, self.log
-        keys = ("read", "frames", "events", "acknowledged", "refused", "dropped", "unsent")
-        return dict(zip(keys, map(int, match.groups()), strict=True))
+        """The closing line's figures (closing_figures)."""
+        return closing_figures(self.log)
+
+
+def closing_figures(log: str) -> dict[str, int]:
+    """The daemon's closing line's figures: frames read and processed, events, acknowledged, refused,
+    dropped, unsent."""
+    match = CLOSING_LINE.search(log)
+    assert match, log
+    keys = ("read", "frames", "events", "acknowledged", "refused", "dropped", "unsent")
+    return dict(zip(keys, map(int, match.groups()), strict=True))

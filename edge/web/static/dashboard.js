@@ -212,8 +212,7 @@ function showHealth(health, status, asked) {
   if (about.device_id) $("device").textContent = about.device_id;
 }
 
-async function pollHealth() {
-  const asked = Date.now();
+async function pollHealth(asked) {
   const [health, status] = await Promise.all([getJSON("healthz", POLL_TIMEOUT_MS), getJSON("status", POLL_TIMEOUT_MS)]);
   showHealth(health, status && status.status === 200 ? status : null, asked);
 }
@@ -222,7 +221,7 @@ async function pollHealth() {
 async function pollHealthForever() {
   for (;;) {
     const asked = Date.now();
-    await pollHealth();
+    await pollHealth(asked);
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, asked + POLL_MS - Date.now())));
   }
 }
