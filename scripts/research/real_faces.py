@@ -188,7 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
                                          "device does, as training data")
     crops.add_argument("folder", type=Path, help=folder_help)
     which = crops.add_mutually_exclusive_group()
-    which.add_argument("--split", choices=SPLITS, default="dev", help="the half to crop (default: dev)")
+    which.add_argument("--split", choices=SPLITS, default="dev",
+                       help="the half to crop, or all (default: dev)")
     which.add_argument("--folds", type=int, help="instead of a half: every fold of FOLDS but --leave-out's")
     crops.add_argument("--leave-out", type=int, help="the fold (0 to FOLDS-1) to leave out")
     crops.add_argument("--out", type=Path, required=True, help="the .npz to write")
@@ -226,6 +227,10 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         if unknown:
             parser.error(f"{args.folder / 'labels.csv'} names expressions the models do not know: "
                          f"{', '.join(sorted(unknown))} (known: {', '.join(DEFAULT_LABELS)})")
+        missing = [row["image"] for row in rows if not (args.folder / "images" / row["image"]).is_file()]
+        if missing and args.what != "compare":
+            parser.error(f"{len(missing)} of the {len(rows)} photos in labels.csv are not in "
+                         f"{args.folder / 'images'} (first: {missing[0]})")
     if args.what in ("wild", "cv"):
         models = args.models if args.what == "cv" else [args.model]
         if args.what == "cv" and len(models) < 2:
@@ -267,6 +272,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    parser = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[args.what]
     try:
         run(args, parser)
     except (WildDataError, EdgeError) as error:  # a bad labels.csv, scores file or model

@@ -59,9 +59,12 @@ def fold_of(rows: list[dict], folds: int) -> list[int]:
     fold = [0] * len(rows)
     emotions = [row["emotion"] for row in rows]
     people = [person(row["image"]) for row in rows]
-    for k, (_, test) in enumerate(splitter.split(np.zeros(len(rows)), emotions, people)):
-        for i in test:
-            fold[i] = k
+    try:
+        for k, (_, test) in enumerate(splitter.split(np.zeros(len(rows)), emotions, people)):
+            for i in test:
+                fold[i] = k
+    except ValueError as error:  # more folds than the photos of a class or the people allow
+        raise WildDataError(f"cannot deal these photos into {folds} folds: {error}") from None
     return fold
 
 
